@@ -1,0 +1,168 @@
+"""Command line: `python -m bot <command>`.
+
+    up        migrate, seed, train if needed, then run Rasa + actions + gateway
+    migrate   bring the shop database schema up to date
+    seed      fill an empty shop database with the demo shop (--scale for benchmarks)
+    train     train the Rasa model if config, domain or data changed (--force)
+    gateway   run the gateway alone
+    check     validate settings and print them (secrets hidden)
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import sys
+import time
+from typing import List, Optional
+from zoneinfo import ZoneInfo
+
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def _step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_migrate(settings: Settings, _args) -> int:
+    from bot.db import migrate
+
+    _step(f"migrating shop database {_redact_url(settings.database_url)}")
+    migrate(settings.database_url)
+    return 0
+
+
+def cmd_seed(settings: Settings, args) -> int:
+    from bot.db import make_engine, migrate
+    from bot.demo import seed_demo_shop
+
+    migrate(settings.database_url)
+    today = args.date or dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    seed = settings.demo_seed if args.seed is None else args.seed
+    engine = make_engine(settings.database_url)
+    try:
+        if args.reset:
+            _reset(engine)
+        started = time.monotonic()
+        _step(f"seeding the demo shop (seed {seed}, date {today}{', scale' if args.scale else ''})")
+        counts = seed_demo_shop(engine, seed, today, scale=args.scale,
+                                progress=lambda text: print(f"    {text}", flush=True))
+        if counts is None:
+            _step("shop database already has data; not seeding (use --reset to start over)")
+        else:
+            _step(f"seeded in {time.monotonic() - started:.1f} s")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _reset(engine) -> None:
+    from bot.models import Base
+
+    _step("emptying the shop database")
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            connection.exec_driver_sql(
+                "ALTER TABLE consent_ledger DISABLE TRIGGER consent_ledger_append_only")
+            connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            connection.exec_driver_sql(
+                "ALTER TABLE consent_ledger ENABLE TRIGGER consent_ledger_append_only")
+            return
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name == "consent_ledger":
+                # A demo reset is the one place the ledger goes: drop and re-create it
+                # with its append-only triggers rather than deleting rows.
+                connection.exec_driver_sql("DROP TRIGGER IF EXISTS consent_ledger_no_delete")
+                connection.execute(table.delete())
+                connection.exec_driver_sql(
+                    "CREATE TRIGGER consent_ledger_no_delete BEFORE DELETE ON consent_ledger "
+                    "BEGIN SELECT RAISE(ABORT, 'consent_ledger is append-only'); END")
+            else:
+                connection.execute(table.delete())
+
+
+def cmd_train(settings: Settings, args) -> int:
+    from bot.training import ensure_model
+
+    ensure_model(settings.models_dir, progress=_step, force=args.force)
+    return 0
+
+
+def cmd_gateway(settings: Settings, _args) -> int:
+    from bot.gateway import run_gateway
+
+    run_gateway(settings)
+    return 0
+
+
+def cmd_check(settings: Settings, _args) -> int:
+    for name, value in vars(settings).items():
+        if "token" in name:
+            value = "(set)" if value else "(not set)"
+        elif name.endswith("_url") and value:
+            value = _redact_url(value) if "://" in str(value) and not str(value).startswith("redis") \
+                else value
+        print(f"{name} = {value}")
+    return 0
+
+
+def cmd_up(settings: Settings, args) -> int:
+    from bot.supervisor import process_specs, supervise, write_endpoints
+    from bot.training import ensure_model
+
+    cmd_migrate(settings, args)
+    args.scale, args.reset, args.date, args.seed = False, False, None, None
+    cmd_seed(settings, args)
+    model = ensure_model(settings.models_dir, progress=_step)
+    endpoints = write_endpoints(settings)
+    return asyncio.run(supervise(settings, process_specs(settings, model, endpoints)))
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-03-12, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Comptoir")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="set everything up and run the three processes")
+    commands.add_parser("migrate", help="migrate the shop database")
+    seed = commands.add_parser("seed", help="seed the demo shop")
+    seed.add_argument("--scale", action="store_true", help="200 stores x 50,000 SKUs")
+    seed.add_argument("--reset", action="store_true", help="empty the database first")
+    seed.add_argument("--date", type=_date, help="seeding day (default: today)")
+    seed.add_argument("--seed", type=int, help="random seed (default: DEMO_SEED or 42)")
+    train = commands.add_parser("train", help="train the model if inputs changed")
+    train.add_argument("--force", action="store_true")
+    commands.add_parser("gateway", help="run the gateway alone")
+    commands.add_parser("check", help="validate and print settings")
+    return parser
+
+
+HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
+            "gateway": cmd_gateway, "check": cmd_check}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return HANDLERS[args.command](settings, args)

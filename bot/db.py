@@ -1,0 +1,81 @@
+"""Engine and session factories, and schema migration.
+
+Nothing here runs at import time: callers build an engine from settings and keep it.
+Every database access is a short `with session_scope(factory) as session:` block.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import PROJECT_ROOT
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Build an engine; SQLite files get their folder, WAL and foreign keys."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 15, "check_same_thread": False})
+        engine = create_engine(url, future=True, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, future=True, **kwargs)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, future=True, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker) -> Iterator[Session]:
+    """A short transaction: commit on success, roll back on error, always close."""
+    with factory.begin() as session:
+        yield session
+
+
+def ping(engine: Engine) -> None:
+    """Raise if the database cannot answer a trivial query."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolation: a literal % in a password must be doubled.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema at `url` up to `revision` (idempotent)."""
+    from alembic import command
+
+    make_engine(url).dispose()  # creates the SQLite folder if needed
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(url), revision)

@@ -1,0 +1,232 @@
+"""The gateway: one aiohttp application in front of Rasa.
+
+It owns the customer-facing endpoints (today the REST channel; the Telegram and web
+channels and the support console plug into the same app) and turns every failure of
+the parts behind it into a polite French answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any, Dict, List, Optional
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.engine import Engine
+
+from bot.db import make_engine, ping
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.settings import Settings
+
+logger = logging.getLogger("comptoir.gateway")
+
+SETTINGS = web.AppKey("settings", Settings)
+RASA = web.AppKey("rasa", RasaClient)
+ENGINE = web.AppKey("engine", Engine)
+
+MAX_MESSAGE_CHARS = 2000
+MAX_SENDER_CHARS = 128
+MAX_BODY_BYTES = 1024 * 1024
+
+REPLY_EMPTY = ("Je n'ai rien reçu. Écrivez-moi votre question, par exemple : "
+               "« Vous avez les Pegasus 41 en 42 à Lyon ? »")
+REPLY_TOO_LONG = ("Votre message est un peu long pour moi. Pouvez-vous me le résumer "
+                  f"en quelques phrases (moins de {MAX_MESSAGE_CHARS} caractères) ?")
+REPLY_RASA_DOWN = ("Désolé, notre assistant est momentanément indisponible. Réessayez dans "
+                   "quelques minutes ; vos messages précédents ne sont pas perdus.")
+REPLY_ACTIONS_DOWN = ("Désolé, je n'arrive pas à consulter nos informations pour le moment. "
+                      "Réessayez dans quelques instants.")
+REPLY_NOTHING = "Pardon, je n'ai pas de réponse à cela. Pouvez-vous reformuler ?"
+
+REPLY_FIELDS = ("text", "buttons", "image", "custom", "attachment")
+
+
+def sender_ref(sender: str) -> str:
+    """A short stable reference for logs: never the raw channel identity."""
+    return hashlib.sha256(sender.encode()).hexdigest()[:10]
+
+
+def _clean_message(message: str) -> str:
+    # Control characters (NUL, escape sequences) carry no meaning for the bot.
+    return "".join(ch for ch in message if ch.isprintable() or ch in "\n\t").strip()
+
+
+class BadRequest(web.HTTPBadRequest):
+    def __init__(self, reason_fr: str) -> None:
+        super().__init__(text=json.dumps({"error": reason_fr}), content_type="application/json")
+
+
+async def _read_rest_body(request: web.Request) -> Dict[str, Any]:
+    try:
+        raw = await request.read()
+        body = await asyncio.to_thread(_decode_json, raw) if len(raw) > 65536 else _decode_json(raw)
+    except ValueError:
+        raise BadRequest("Requête invalide : le corps doit être du JSON encodé en UTF-8.")
+    if not isinstance(body, dict):
+        raise BadRequest("Requête invalide : un objet JSON est attendu.")
+    sender, message = body.get("sender"), body.get("message", "")
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS \
+            or not sender.isprintable():
+        raise BadRequest("Requête invalide : « sender » doit être un identifiant texte "
+                         f"de 1 à {MAX_SENDER_CHARS} caractères.")
+    if message is None:
+        message = ""
+    if not isinstance(message, str):
+        raise BadRequest("Requête invalide : « message » doit être du texte.")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BadRequest("Requête invalide : « metadata » doit être un objet JSON.")
+    return {"sender": sender, "message": message, "metadata": metadata}
+
+
+def _decode_json(raw: bytes) -> Any:
+    return json.loads(raw.decode("utf-8"))
+
+
+def _check_bearer(request: web.Request, settings: Settings) -> None:
+    token = settings.gateway_rest_token
+    if token is None:
+        return
+    supplied = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "Jeton d'accès manquant ou invalide."}),
+            content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def converse(app: web.Application, sender: str, message: str,
+                   metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+    """One customer turn through Rasa, with a polite answer for every failure.
+
+    Channels (REST, Telegram, web widget) all call this, so they behave alike.
+    """
+    started = time.monotonic()
+    message = _clean_message(message)
+
+    def reply(text: str) -> List[Dict[str, Any]]:
+        return [{"recipient_id": sender, "text": text}]
+
+    if not message:
+        return reply(REPLY_EMPTY)
+    if len(message) > MAX_MESSAGE_CHARS:
+        return reply(REPLY_TOO_LONG)
+    rasa = app[RASA]
+    try:
+        raw_replies = await rasa.send(sender, message, metadata)
+    except RasaUnavailable as error:
+        logger.warning("rasa unavailable for sender=%s: %s", sender_ref(sender), error)
+        return reply(REPLY_RASA_DOWN)
+    replies = []
+    for item in raw_replies:
+        if not isinstance(item, dict):
+            continue
+        kept = {key: item[key] for key in REPLY_FIELDS if key in item}
+        if kept:
+            replies.append({"recipient_id": sender, **kept})
+    if not replies:
+        # Rasa swallows action-server failures and answers nothing: never leave silence.
+        replies = reply(REPLY_NOTHING if await rasa.action_server_up() else REPLY_ACTIONS_DOWN)
+    logger.info("turn sender=%s replies=%d ms=%.0f", sender_ref(sender), len(replies),
+                (time.monotonic() - started) * 1000)
+    return replies
+
+
+async def rest_webhook(request: web.Request) -> web.Response:
+    """Same JSON in and out as Rasa's REST channel, so any Rasa REST client works."""
+    _check_bearer(request, request.app[SETTINGS])
+    body = await _read_rest_body(request)
+    replies = await converse(request.app, body["sender"], body["message"], body["metadata"])
+    return web.json_response(replies)
+
+
+async def _check(name: str, probe) -> Dict[str, Any]:
+    started = time.monotonic()
+    try:
+        detail = await asyncio.wait_for(probe(), timeout=3)
+        state = {"status": "up" if detail is not False else "down"}
+        if isinstance(detail, dict):
+            state.update(detail)
+    except Exception as error:  # a health probe reports, it never raises
+        state = {"status": "down", "error": type(error).__name__}
+    state["ms"] = round((time.monotonic() - started) * 1000, 1)
+    return state
+
+
+async def health(request: web.Request) -> web.Response:
+    app = request.app
+    rasa = app[RASA]
+
+    async def rasa_probe():
+        status = await rasa.status()
+        return {"model": str(status.get("model_file", "")).rsplit("/", 1)[-1]}
+
+    async def database_probe():
+        await asyncio.to_thread(ping, app[ENGINE])
+        return True
+
+    names = ("rasa", "action_server", "database")
+    results = await asyncio.gather(
+        _check("rasa", rasa_probe), _check("action_server", rasa.action_server_up),
+        _check("database", database_probe))
+    components = dict(zip(names, results))
+    all_up = all(c["status"] == "up" for c in components.values())
+    return web.json_response({"status": "ok" if all_up else "degraded", "components": components},
+                             status=200 if all_up else 503)
+
+
+async def index(request: web.Request) -> web.Response:
+    return web.json_response({
+        "service": "Comptoir",
+        "endpoints": {"health": "/health", "rest": "/webhooks/rest/webhook"},
+    })
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": "Une erreur inattendue s'est produite. Réessayez dans un instant."},
+            status=500)
+
+
+def _resources(settings: Settings):
+    async def context(app: web.Application):
+        session = aiohttp.ClientSession()
+        engine = make_engine(settings.database_url)
+        app[RASA] = RasaClient(session, settings.rasa_url, settings.rasa_token,
+                               settings.action_server_url)
+        app[ENGINE] = engine
+        yield
+        await session.close()
+        engine.dispose()
+
+    return context
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/", index)
+    app.router.add_get("/health", health)
+    app.router.add_post("/webhooks/rest/webhook", rest_webhook)
+
+
+def init_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_resources(settings))
+    setup_routes(app)
+    return app
+
+
+def run_gateway(settings: Settings) -> None:
+    web.run_app(init_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+                access_log=None, print=lambda *_: logger.info(
+                    "gateway listening on %s", settings.gateway_url))

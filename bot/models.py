@@ -1,0 +1,362 @@
+"""The shop schema: stores, catalog, stock, customers, consent, requests, handover.
+
+SQLAlchemy 1.4 declarative models written in 2.0 style. Schema changes go through
+Alembic migrations in `migrations/`; `tests/test_migrations.py` checks that the
+migrations and these models agree.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Float,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base = declarative_base(metadata=MetaData(naming_convention=NAMING))
+
+# Purposes and channels of consent; the identity and consent flows use these names.
+CONSENT_PURPOSES = ("offers", "birthday", "back_in_stock", "personalisation")
+CONSENT_CHANNELS = ("email", "sms", "post", "telegram", "web")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Store(Base):
+    """A physical store, or the online warehouse (kind='online')."""
+
+    __tablename__ = "stores"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(32), nullable=False, unique=True)
+    kind = Column(String(16), nullable=False, default="store")
+    name = Column(String(120), nullable=False)
+    address = Column(String(200), nullable=False, default="")
+    city = Column(String(80), nullable=False, default="")
+    postcode = Column(String(10), nullable=False, default="")
+    latitude = Column(Float)
+    longitude = Column(Float)
+    phone = Column(String(20))
+    timezone = Column(String(40), nullable=False, default="Europe/Paris")
+
+    hours = relationship("StoreHours", back_populates="store", cascade="all, delete-orphan")
+    closures = relationship("StoreClosure", back_populates="store", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        CheckConstraint("kind in ('store', 'online')", name="kind"),
+        Index("ix_stores_city", "city"),
+        Index("ix_stores_postcode", "postcode"),
+    )
+
+
+class StoreHours(Base):
+    """Regular opening hours: one row per opening span of a weekday (0 = Monday)."""
+
+    __tablename__ = "store_hours"
+    id = Column(Integer, primary_key=True)
+    store_id = Column(ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
+    weekday = Column(SmallInteger, nullable=False)
+    opens_at = Column(Time, nullable=False)
+    closes_at = Column(Time, nullable=False)
+    store = relationship("Store", back_populates="hours")
+
+    __table_args__ = (
+        CheckConstraint("weekday between 0 and 6", name="weekday"),
+        Index("ix_store_hours_store_weekday", "store_id", "weekday"),
+    )
+
+
+class StoreClosure(Base):
+    """An exceptional closure (bank holiday, inventory day) or special hours."""
+
+    __tablename__ = "store_closures"
+    id = Column(Integer, primary_key=True)
+    store_id = Column(ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
+    day = Column(Date, nullable=False)
+    reason = Column(String(120), nullable=False, default="")
+    opens_at = Column(Time)  # both null: closed all day
+    closes_at = Column(Time)
+    store = relationship("Store", back_populates="closures")
+
+    __table_args__ = (UniqueConstraint("store_id", "day"),)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    id = Column(Integer, primary_key=True)
+    sku = Column(String(32), nullable=False, unique=True)
+    name = Column(String(160), nullable=False)
+    brand = Column(String(80), nullable=False)
+    department = Column(String(40), nullable=False)
+    category = Column(String(80), nullable=False)
+    price_cents = Column(Integer, nullable=False)
+    description = Column(Text, nullable=False, default="")
+    active = Column(Boolean, nullable=False, default=True)
+
+    variants = relationship("Variant", back_populates="product", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price"),
+        Index("ix_products_brand", "brand"),
+        Index("ix_products_department_category", "department", "category"),
+    )
+
+
+class Variant(Base):
+    """A sellable unit of a product: one size and colour, with its own SKU and EAN."""
+
+    __tablename__ = "variants"
+    id = Column(Integer, primary_key=True)
+    product_id = Column(ForeignKey("products.id", ondelete="CASCADE"), nullable=False)
+    sku = Column(String(40), nullable=False, unique=True)
+    ean = Column(String(13), nullable=False, unique=True)
+    size = Column(String(16))
+    colour = Column(String(40))
+    product = relationship("Product", back_populates="variants")
+
+    __table_args__ = (Index("ix_variants_product", "product_id"),)
+
+
+class Stock(Base):
+    """Units of a variant at a location; `reserved` units are held for pickup."""
+
+    __tablename__ = "stock"
+    variant_id = Column(ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True)
+    store_id = Column(ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True)
+    quantity = Column(Integer, nullable=False, default=0)
+    reserved = Column(Integer, nullable=False, default=0)
+    updated_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity"),
+        CheckConstraint("reserved >= 0 and reserved <= quantity", name="reserved"),
+        # "Which stores have this variant?" is the hot query of the stock flows.
+        Index("ix_stock_store_variant", "store_id", "variant_id"),
+    )
+
+
+class Restock(Base):
+    __tablename__ = "restocks"
+    id = Column(Integer, primary_key=True)
+    variant_id = Column(ForeignKey("variants.id", ondelete="CASCADE"), nullable=False)
+    store_id = Column(ForeignKey("stores.id", ondelete="CASCADE"), nullable=False)
+    expected_on = Column(Date, nullable=False)
+    quantity = Column(Integer, nullable=False)
+
+    __table_args__ = (Index("ix_restocks_variant_store", "variant_id", "store_id", "expected_on"),)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id = Column(Integer, primary_key=True)
+    loyalty_card = Column(String(20), unique=True)
+    loyalty_status = Column(String(16), nullable=False, default="none")
+    loyalty_points = Column(Integer, nullable=False, default=0)
+    home_store_id = Column(ForeignKey("stores.id", ondelete="SET NULL"))
+    first_name = Column(String(80))
+    last_name = Column(String(80))
+    email = Column(String(254), unique=True)
+    phone = Column(String(20), unique=True)
+    birthday = Column(Date)
+    preferred_channel = Column(String(16))
+    language = Column(String(8), nullable=False, default="fr")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    erased_at = Column(DateTime)
+
+    __table_args__ = (
+        CheckConstraint(
+            "loyalty_status in ('none', 'pending', 'active', 'suspended')", name="loyalty_status"
+        ),
+    )
+
+
+class ChatIdentity(Base):
+    """A channel identity (Telegram user id, web session id), linked once verified."""
+
+    __tablename__ = "chat_identities"
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    external_id = Column(String(128), nullable=False)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"))
+    verified_at = Column(DateTime)
+    last_seen_at = Column(DateTime, nullable=False, default=utcnow)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_chat_identities_customer", "customer_id"),
+    )
+
+
+class Consent(Base):
+    """Current consent state per customer, purpose and channel (the ledger proves it)."""
+
+    __tablename__ = "consents"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    purpose = Column(String(32), nullable=False)
+    channel = Column(String(16), nullable=False)
+    granted = Column(Boolean, nullable=False)
+    wording_version = Column(String(32), nullable=False)
+    updated_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("customer_id", "purpose", "channel"),)
+
+
+class ConsentLedgerEntry(Base):
+    """Append-only proof of every consent change. Never updated nor deleted."""
+
+    __tablename__ = "consent_ledger"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, nullable=False)  # kept even after erasure
+    purpose = Column(String(32), nullable=False)
+    channel = Column(String(16), nullable=False)
+    old_state = Column(Boolean)
+    new_state = Column(Boolean, nullable=False)
+    recorded_at = Column(DateTime, nullable=False, default=utcnow)
+    source_channel = Column(String(16), nullable=False)
+    source_conversation = Column(String(128))
+    wording_version = Column(String(32), nullable=False)
+
+    __table_args__ = (Index("ix_consent_ledger_customer", "customer_id", "recorded_at"),)
+
+
+class Purchase(Base):
+    __tablename__ = "purchases"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    variant_id = Column(ForeignKey("variants.id"), nullable=False)
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    purchased_at = Column(DateTime, nullable=False)
+    quantity = Column(Integer, nullable=False, default=1)
+    amount_cents = Column(Integer, nullable=False)
+
+    __table_args__ = (Index("ix_purchases_customer", "customer_id", "purchased_at"),)
+
+
+class Voucher(Base):
+    __tablename__ = "vouchers"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(24), nullable=False, unique=True)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    kind = Column(String(16), nullable=False, default="birthday")
+    year = Column(Integer, nullable=False)
+    amount_cents = Column(Integer)
+    percent_off = Column(Integer)
+    department = Column(String(40))
+    issued_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_on = Column(Date, nullable=False)
+    used_at = Column(DateTime)
+
+    # One birthday voucher per customer and year, whatever the number of requests.
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "year"),)
+
+
+class Reservation(Base):
+    """A hold for pickup; its units are counted in `stock.reserved` while active."""
+
+    __tablename__ = "reservations"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(12), nullable=False, unique=True)
+    variant_id = Column(ForeignKey("variants.id"), nullable=False)
+    store_id = Column(ForeignKey("stores.id"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id", ondelete="SET NULL"))
+    identity_id = Column(ForeignKey("chat_identities.id", ondelete="SET NULL"))
+    quantity = Column(Integer, nullable=False)
+    status = Column(String(16), nullable=False, default="active")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'cancelled', 'expired', 'collected')", name="status"),
+        CheckConstraint("quantity > 0", name="quantity"),
+        Index("ix_reservations_status_expires", "status", "expires_at"),
+    )
+
+
+class StockAlert(Base):
+    """A back-in-stock alert, sent once on the chosen channel."""
+
+    __tablename__ = "stock_alerts"
+    id = Column(Integer, primary_key=True)
+    variant_id = Column(ForeignKey("variants.id", ondelete="CASCADE"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"))
+    identity_id = Column(ForeignKey("chat_identities.id", ondelete="CASCADE"))
+    channel = Column(String(16), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_at = Column(DateTime)
+
+    __table_args__ = (Index("ix_stock_alerts_variant_pending", "variant_id", "sent_at"),)
+
+
+class PrivacyRequest(Base):
+    __tablename__ = "privacy_requests"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(ForeignKey("customers.id", ondelete="SET NULL"))
+    kind = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="received")
+    details = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    due_at = Column(DateTime, nullable=False)
+    closed_at = Column(DateTime)
+
+    __table_args__ = (
+        CheckConstraint(
+            "kind in ('access', 'export', 'rectification', 'erasure', 'objection')", name="kind"
+        ),
+        CheckConstraint(
+            "status in ('received', 'verified', 'in_progress', 'done', 'refused')", name="status"
+        ),
+        Index("ix_privacy_requests_status_due", "status", "due_at"),
+    )
+
+
+class HandoverTicket(Base):
+    __tablename__ = "handover_tickets"
+    id = Column(Integer, primary_key=True)
+    channel = Column(String(16), nullable=False)
+    sender_id = Column(String(128), nullable=False)
+    customer_id = Column(ForeignKey("customers.id", ondelete="SET NULL"))
+    status = Column(String(16), nullable=False, default="open")
+    priority = Column(SmallInteger, nullable=False, default=2)
+    reason = Column(String(40), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    claimed_by = Column(String(80))
+    claimed_at = Column(DateTime)
+    closed_at = Column(DateTime)
+
+    __table_args__ = (
+        CheckConstraint("status in ('open', 'claimed', 'handed_back', 'closed')", name="status"),
+        Index("ix_handover_tickets_status_created", "status", "created_at"),
+        Index("ix_handover_tickets_sender", "channel", "sender_id"),
+    )
+
+
+@event.listens_for(ConsentLedgerEntry, "before_update")
+@event.listens_for(ConsentLedgerEntry, "before_delete")
+def _ledger_is_append_only(mapper, connection, target) -> None:
+    raise RuntimeError("consent_ledger is append-only")

@@ -1,0 +1,187 @@
+"""Settings read from the environment (and an optional `.env` file), validated once.
+
+Every problem names the variable at fault so that start-up stops with a message an
+operator can act on. Nothing here opens a connection.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    gateway_host: str
+    gateway_port: int
+    gateway_rest_token: Optional[str]
+    rasa_host: str
+    rasa_port: int
+    rasa_token: str
+    action_host: str
+    action_port: int
+    database_url: str
+    tracker_store_url: str
+    lock_store_url: Optional[str]
+    log_level: str
+    demo_seed: int
+    timezone: str
+    models_dir: Path
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{_url_host(self.rasa_host)}:{self.rasa_port}"
+
+    @property
+    def action_server_url(self) -> str:
+        return f"http://{_url_host(self.action_host)}:{self.action_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{_url_host(self.gateway_host)}:{self.gateway_port}"
+
+    @property
+    def gateway_is_loopback(self) -> bool:
+        return is_loopback(self.gateway_host)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    return _int(env, name, default, 1, 65535)
+
+
+def _host(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if value != "localhost":
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise SettingsError(
+                f"{name} must be an IP address (for example 127.0.0.1), got {value!r}"
+            ) from None
+    return value
+
+
+def _sql_url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    scheme = urlsplit(value).scheme
+    if not (scheme.startswith("sqlite") or scheme.startswith("postgresql")):
+        raise SettingsError(
+            f"{name} must be a sqlite:/// or postgresql:// URL, got scheme {scheme or 'none'!r}"
+        )
+    return value
+
+
+def _secret_file(path: Path) -> str:
+    """Read a generated secret, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    return token
+
+
+def load_dotenv_file(path: Path) -> None:
+    """Load `.env` without overriding variables already set in the environment."""
+    if path.exists():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    if env is None:
+        load_dotenv_file(PROJECT_ROOT / ".env")
+        env = os.environ
+    var_dir = Path(env.get("COMPTOIR_VAR_DIR", "").strip() or PROJECT_ROOT / "var").resolve()
+    models_dir = Path(env.get("COMPTOIR_MODELS_DIR", "").strip() or PROJECT_ROOT / "models").resolve()
+
+    gateway_host = _host(env, "GATEWAY_HOST", "127.0.0.1")
+    rest_token = env.get("GATEWAY_REST_TOKEN", "").strip() or None
+    if not is_loopback(gateway_host) and not rest_token:
+        raise SettingsError(
+            "GATEWAY_REST_TOKEN is required when GATEWAY_HOST is not a loopback address "
+            f"(GATEWAY_HOST={gateway_host})"
+        )
+    if rest_token is not None and len(rest_token) < 16:
+        raise SettingsError("GATEWAY_REST_TOKEN must be at least 16 characters long")
+
+    rasa_token = env.get("RASA_TOKEN", "").strip()
+    if not rasa_token:
+        rasa_token = _secret_file(var_dir / "rasa_token")
+    elif len(rasa_token) < 16:
+        raise SettingsError("RASA_TOKEN must be at least 16 characters long")
+
+    lock_store_url = env.get("LOCK_STORE_URL", "").strip() or None
+    if lock_store_url and urlsplit(lock_store_url).scheme not in ("redis", "rediss"):
+        raise SettingsError(f"LOCK_STORE_URL must be a redis:// URL, got {lock_store_url.split(':')[0]!r}")
+
+    log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+
+    timezone = env.get("SHOP_TIMEZONE", "").strip() or "Europe/Paris"
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception:
+        raise SettingsError(f"SHOP_TIMEZONE must be an IANA time zone, got {timezone!r}") from None
+
+    return Settings(
+        var_dir=var_dir,
+        gateway_host=gateway_host,
+        gateway_port=_port(env, "GATEWAY_PORT", 8080),
+        gateway_rest_token=rest_token,
+        rasa_host=_host(env, "RASA_HOST", "127.0.0.1"),
+        rasa_port=_port(env, "RASA_PORT", 5005),
+        rasa_token=rasa_token,
+        action_host=_host(env, "ACTION_HOST", "127.0.0.1"),
+        action_port=_port(env, "ACTION_PORT", 5055),
+        database_url=_sql_url(env, "DATABASE_URL", f"sqlite:///{var_dir / 'shop.db'}"),
+        tracker_store_url=_sql_url(env, "TRACKER_STORE_URL", f"sqlite:///{var_dir / 'trackers.db'}"),
+        lock_store_url=lock_store_url,
+        log_level=log_level,
+        demo_seed=_int(env, "DEMO_SEED", 42, 0, 2**31 - 1),
+        timezone=timezone,
+        models_dir=models_dir,
+    )

@@ -1,0 +1,127 @@
+"""Stores: find a store by city or name, and describe its opening hours in French."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+from zoneinfo import ZoneInfo
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.models import Store
+from bot.text import WEEKDAYS_FR, format_date, format_time, normalise
+
+Span = Tuple[dt.time, dt.time]
+
+
+@dataclass(frozen=True)
+class StoreHoursView:
+    code: str
+    name: str
+    address: str
+    postcode: str
+    city: str
+    weekly: Tuple[Tuple[Span, ...], ...]  # index 0 = Monday
+    today_line: str
+    upcoming_closures: Tuple[str, ...]
+
+
+def _stores(session: Session) -> List[Store]:
+    query = (select(Store).where(Store.kind == "store")
+             .options(selectinload(Store.hours), selectinload(Store.closures)))
+    return list(session.execute(query).scalars())
+
+
+def find_stores(session: Session, query: str, limit: int = 3) -> List[Store]:
+    """Stores matching a city or store name, tolerant of accents, case and typos."""
+    wanted = normalise(query)
+    if not wanted:
+        return []
+    stores = _stores(session)
+    by_city = [s for s in stores if normalise(s.city) == wanted]
+    if by_city:
+        return by_city[:limit]
+    by_name = [s for s in stores if normalise(s.name) == wanted]
+    if by_name:
+        return by_name
+    choices = {s.id: f"{normalise(s.name)} {normalise(s.city)}" for s in stores}
+    matches = process.extract(wanted, choices, scorer=fuzz.WRatio, score_cutoff=82, limit=limit)
+    best = matches[0][1] if matches else 0
+    ids = [key for _choice, score, key in matches if score >= best - 3]
+    return [s for s in stores if s.id in ids]
+
+
+def cities(session: Session) -> List[str]:
+    return sorted({s.city for s in _stores(session)})
+
+
+def _describe_week(weekly: Sequence[Sequence[Span]]) -> str:
+    def spans_text(spans: Sequence[Span]) -> str:
+        if not spans:
+            return "fermé"
+        return " et ".join(f"{format_time(a)}–{format_time(b)}" for a, b in spans)
+
+    parts, start = [], 0
+    for day in range(1, 8):
+        if day == 7 or tuple(weekly[day]) != tuple(weekly[start]):
+            label = WEEKDAYS_FR[start] if day - 1 == start else \
+                f"du {WEEKDAYS_FR[start]} au {WEEKDAYS_FR[day - 1]}"
+            parts.append(f"{label} : {spans_text(weekly[start])}")
+            start = day
+    return " ; ".join(parts)
+
+
+def hours_view(store: Store, now: dt.datetime) -> StoreHoursView:
+    """Opening hours of `store` as seen at `now` (aware datetime)."""
+    local = now.astimezone(ZoneInfo(store.timezone))
+    weekly = tuple(
+        tuple(sorted((h.opens_at, h.closes_at) for h in store.hours if h.weekday == day))
+        for day in range(7)
+    )
+    closures = {c.day: c for c in store.closures}
+    today = local.date()
+    special = closures.get(today)
+    if special is not None and special.opens_at is None:
+        today_line = f"fermé aujourd'hui ({special.reason})"
+    else:
+        spans = ((special.opens_at, special.closes_at),) if special else weekly[today.weekday()]
+        current = local.time().replace(tzinfo=None)
+        if not spans:
+            today_line = "fermé aujourd'hui"
+        elif any(a <= current < b for a, b in spans):
+            today_line = f"ouvert en ce moment, jusqu'à {format_time(next(b for a, b in spans if a <= current < b))}"
+        else:
+            today_line = "aujourd'hui : " + " et ".join(
+                f"{format_time(a)}–{format_time(b)}" for a, b in spans)
+            if all(current >= b for _a, b in spans):
+                today_line += " (fermé à cette heure)"
+    upcoming = []
+    for day in sorted(closures):
+        if today < day <= today + dt.timedelta(days=14):
+            closure = closures[day]
+            if closure.opens_at is None:
+                upcoming.append(f"fermé le {format_date(day)} ({closure.reason})")
+            else:
+                upcoming.append(f"le {format_date(day)} ({closure.reason}) : "
+                                f"{format_time(closure.opens_at)}–{format_time(closure.closes_at)}")
+    return StoreHoursView(store.code, store.name, store.address, store.postcode, store.city,
+                          weekly, today_line, tuple(upcoming))
+
+
+def describe_hours(view: StoreHoursView) -> str:
+    lines = [f"{view.name} — {view.address}, {view.postcode} {view.city}",
+             f"{view.today_line[0].upper()}{view.today_line[1:]}.",
+             f"Horaires : {_describe_week(view.weekly)}."]
+    if view.upcoming_closures:
+        lines.append("À noter : " + " ; ".join(view.upcoming_closures) + ".")
+    return "\n".join(lines)
+
+
+def store_hours_answer(session: Session, query: str, now: dt.datetime) -> Optional[List[str]]:
+    """French texts describing the stores matching `query`, or None when none matches."""
+    stores = find_stores(session, query)
+    if not stores:
+        return None
+    return [describe_hours(hours_view(store, now)) for store in stores]

@@ -206,7 +206,7 @@ class _Builder:
             for product in base:
                 if len(self.shop.variants) >= target_variants:
                     break
-                sample = [v for v in self.shop.variants[:4000] if v["product_id"] == product["id"]]
+                sample = [self.shop.variants[i - 1] for i in self.variants_by_product[product["id"]]]
                 sizes = sorted({v["size"] for v in sample if v["size"]}) or None
                 colours = sorted({v["colour"] for v in sample if v["colour"]}) or None
                 self.add_product(f"{product['name']} édition {edition}", product["brand"],

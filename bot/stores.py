@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 from zoneinfo import ZoneInfo
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.models import Store
-from bot.text import WEEKDAYS_FR, format_date, format_time, normalise
+from bot.text import WEEKDAYS_FR, format_date, format_time, normalise  # noqa: F401 (re-export)
 
 Span = Tuple[dt.time, dt.time]
 
@@ -46,11 +46,23 @@ def find_stores(session: Session, query: str, limit: int = 3) -> List[Store]:
     by_name = [s for s in stores if normalise(s.name) == wanted]
     if by_name:
         return by_name
-    choices = {s.id: f"{normalise(s.name)} {normalise(s.city)}" for s in stores}
-    matches = process.extract(wanted, choices, scorer=fuzz.WRatio, score_cutoff=82, limit=limit)
-    best = matches[0][1] if matches else 0
-    ids = [key for _choice, score, key in matches if score >= best - 3]
-    return [s for s in stores if s.id in ids]
+    if len(wanted) >= 3:
+        # "aix" for Aix-en-Provence, "part dieu" for Lyon Part-Dieu
+        contained = [s for s in stores
+                     if f" {wanted} " in f" {normalise(s.name)} {normalise(s.city)} "
+                     or normalise(s.city).startswith(wanted + " ")]
+        if contained:
+            return contained[:limit]
+
+    def score(store: Store) -> float:
+        return max(fuzz.ratio(wanted, normalise(store.city)),
+                   fuzz.token_set_ratio(wanted, normalise(store.name)))
+
+    scored = sorted(((score(s), s.id, s) for s in stores), key=lambda item: (-item[0], item[1]))
+    best = scored[0][0] if scored else 0
+    if best < 80:
+        return []
+    return [s for value, _id, s in scored if value >= best - 3][:limit]
 
 
 def cities(session: Session) -> List[str]:

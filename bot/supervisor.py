@@ -112,12 +112,10 @@ async def _pump(name: str, stream: asyncio.StreamReader, width: int) -> None:
         sys.stdout.flush()
 
 
-async def wait_healthy(url: str, timeout: float, procs: Dict[str, asyncio.subprocess.Process]) -> bool:
+async def wait_healthy(url: str, timeout: float, failed: asyncio.Event) -> bool:
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if any(p.returncode is not None for p in procs.values()):
-                return False
+        while time.monotonic() < deadline and not failed.is_set():
             try:
                 async with session.get(f"{url}/health", timeout=aiohttp.ClientTimeout(total=5)) as r:
                     if r.status == 200:
@@ -128,60 +126,85 @@ async def wait_healthy(url: str, timeout: float, procs: Dict[str, asyncio.subpro
     return False
 
 
-async def _terminate(procs: Dict[str, asyncio.subprocess.Process], grace: float = 15) -> None:
-    for proc in procs.values():
-        if proc.returncode is None:
+class Child:
+    """One supervised process; restarted when it dies after start-up succeeded."""
+
+    def __init__(self, spec: ProcessSpec, width: int, say) -> None:
+        self.spec = spec
+        self.width = width
+        self.say = say
+        self.proc: Optional[asyncio.subprocess.Process] = None
+
+    async def start(self) -> asyncio.Task:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.spec.argv, cwd=PROJECT_ROOT, env=self.spec.env, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+        self.say(f"{self.spec.name} started (pid {self.proc.pid})")
+        return asyncio.create_task(_pump(self.spec.name, self.proc.stdout, self.width))
+
+    async def keep_alive(self, stop: asyncio.Event, ready: asyncio.Event,
+                         failed: asyncio.Event) -> None:
+        recent: List[float] = []
+        while True:
+            pump = await self.start()
+            code = await self.proc.wait()
+            await pump
+            if stop.is_set():
+                return
+            now = time.monotonic()
+            recent = [t for t in recent if now - t < 60] + [now]
+            if not ready.is_set() or len(recent) > 5:
+                self.say(f"{self.spec.name} exited with code {code}; stopping everything.")
+                failed.set()
+                return
+            self.say(f"{self.spec.name} exited with code {code}; restarting it.")
+            await asyncio.sleep(1)
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.returncode is None:
             try:
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
                 pass
-    try:
-        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs.values())), grace)
-    except asyncio.TimeoutError:
-        for proc in procs.values():
-            if proc.returncode is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-        await asyncio.gather(*(p.wait() for p in procs.values()))
 
 
 async def supervise(settings: Settings, specs: List[ProcessSpec], startup_timeout: float = 240) -> int:
     width = max(len(s.name) for s in specs)
-    procs: Dict[str, asyncio.subprocess.Process] = {}
-    pumps = []
-    stop = asyncio.Event()
+
+    def say(text: str) -> None:
+        print(f"{'up'.ljust(width)} | {text}", flush=True)
+
+    stop, ready, failed = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    for spec in specs:
-        proc = await asyncio.create_subprocess_exec(
-            *spec.argv, cwd=PROJECT_ROOT, env=spec.env, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
-        procs[spec.name] = proc
-        pumps.append(asyncio.create_task(_pump(spec.name, proc.stdout, width)))
-    say = lambda text: print(f"{'up'.ljust(width)} | {text}", flush=True)  # noqa: E731
-    say("starting Rasa (loads the model, about 20 s), the action server and the gateway...")
+    children = [Child(spec, width, say) for spec in specs]
+    say("starting Rasa (loads the model, about 30 s), the action server and the gateway...")
     started = time.monotonic()
-    health = asyncio.create_task(wait_healthy(settings.gateway_url, startup_timeout, procs))
-    exits = [asyncio.create_task(p.wait()) for p in procs.values()]
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([health, stopper, *exits], return_when=asyncio.FIRST_COMPLETED)
-    status = 0
-    if health in done and health.result():
+    keepers = [asyncio.create_task(c.keep_alive(stop, ready, failed)) for c in children]
+    health = asyncio.create_task(wait_healthy(settings.gateway_url, startup_timeout, failed))
+    waiters = [asyncio.create_task(e.wait()) for e in (stop, failed)]
+    await asyncio.wait([health, *waiters], return_when=asyncio.FIRST_COMPLETED)
+    if health.done() and health.result() and not stop.is_set():
+        ready.set()
         say(f"Comptoir is ready in {time.monotonic() - started:.0f} s: {settings.gateway_url} "
             f"(health: {settings.gateway_url}/health). Ctrl-C stops everything.")
-        done, _ = await asyncio.wait([stopper, *exits], return_when=asyncio.FIRST_COMPLETED)
-    if not stop.is_set():
-        dead = [name for name, p in procs.items() if p.returncode is not None]
-        if dead:
-            say(f"{', '.join(dead)} stopped unexpectedly; stopping the others.")
-        else:
-            say(f"not healthy after {startup_timeout:.0f} s; stopping.")
-        status = 1
-    else:
-        say("stopping...")
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    elif not stop.is_set() and not failed.is_set():
+        say(f"not healthy after {startup_timeout:.0f} s; stopping.")
+        failed.set()
+    status = 1 if failed.is_set() and not stop.is_set() else 0
+    say("stopping...")
+    stop.set()
     health.cancel()
-    stopper.cancel()
-    await _terminate(procs)
-    await asyncio.gather(*pumps, return_exceptions=True)
+    for child in children:
+        child.signal(signal.SIGTERM)
+    _done, pending = await asyncio.wait(keepers, timeout=20)
+    if pending:
+        for child in children:
+            child.signal(signal.SIGKILL)
+        await asyncio.wait(pending)
+    for waiter in waiters:
+        waiter.cancel()
     say("stopped.")
     return status

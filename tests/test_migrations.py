@@ -1,0 +1,105 @@
+"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import insert, inspect, text
+from sqlalchemy.exc import DatabaseError, IntegrityError
+
+from bot.db import downgrade, make_engine, migrate
+from bot.models import Base
+
+
+def _schema_diff(url):
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    return diff
+
+
+def _migrated(url):
+    migrate(url)
+    return make_engine(url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request, sqlite_url):
+    if request.param == "sqlite":
+        return sqlite_url
+    return request.getfixturevalue("postgres_url")
+
+
+def test_migrations_match_the_models(any_url):
+    migrate(any_url)
+    assert _schema_diff(any_url) == []
+
+
+def test_migrations_go_down_and_up_again(any_url):
+    migrate(any_url)
+    downgrade(any_url, "base")
+    engine = make_engine(any_url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    migrate(any_url)
+    migrate(any_url)  # idempotent
+    assert _schema_diff(any_url) == []
+
+
+def _ledger_row():
+    return dict(customer_id=1, purpose="offers", channel="sms", old_state=None, new_state=True,
+                recorded_at=dt.datetime(2026, 1, 1), source_channel="web",
+                wording_version="2025-01")
+
+
+def test_consent_ledger_refuses_updates_and_deletes_in_the_database(any_url):
+    engine = _migrated(any_url)
+    ledger = Base.metadata.tables["consent_ledger"]
+    with engine.begin() as connection:
+        connection.execute(insert(ledger), [_ledger_row()])
+    for statement in ("UPDATE consent_ledger SET new_state = false",
+                      "DELETE FROM consent_ledger"):
+        with pytest.raises(DatabaseError, match="append-only"):
+            with engine.begin() as connection:
+                connection.execute(text(statement))
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT new_state FROM consent_ledger")).scalar() in (1, True)
+    engine.dispose()
+
+
+def test_one_birthday_voucher_per_customer_and_year(any_url):
+    engine = _migrated(any_url)
+    tables = Base.metadata.tables
+    with engine.begin() as connection:
+        connection.execute(insert(tables["customers"]), [dict(id=1, loyalty_status="active",
+                                                              language="fr",
+                                                              created_at=dt.datetime(2026, 1, 1))])
+    voucher = dict(code="ANNIV-1", customer_id=1, kind="birthday", year=2026,
+                   issued_at=dt.datetime(2026, 3, 1), expires_on=dt.date(2026, 4, 1))
+    with engine.begin() as connection:
+        connection.execute(insert(tables["vouchers"]), [voucher])
+    with pytest.raises(IntegrityError):
+        with engine.begin() as connection:
+            connection.execute(insert(tables["vouchers"]), [dict(voucher, code="ANNIV-2")])
+    engine.dispose()
+
+
+def test_stock_can_never_hold_more_units_than_it_has(any_url):
+    engine = _migrated(any_url)
+    tables = Base.metadata.tables
+    with engine.begin() as connection:
+        connection.execute(insert(tables["stores"]), [dict(id=1, code="X", kind="store", name="X",
+                                                           address="", city="", postcode="",
+                                                           timezone="Europe/Paris")])
+        connection.execute(insert(tables["products"]), [dict(id=1, sku="P1", name="n", brand="b",
+                                                             department="d", category="c",
+                                                             price_cents=100, description="",
+                                                             active=True)])
+        connection.execute(insert(tables["variants"]), [dict(id=1, product_id=1, sku="P1-1",
+                                                             ean="3000000000017")])
+    row = dict(variant_id=1, store_id=1, quantity=1, reserved=2, updated_at=dt.datetime(2026, 1, 1))
+    with pytest.raises(IntegrityError):
+        with engine.begin() as connection:
+            connection.execute(insert(tables["stock"]), [row])
+    engine.dispose()

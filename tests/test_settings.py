@@ -1,0 +1,81 @@
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+def env(tmp_path, **values):
+    return {"COMPTOIR_VAR_DIR": str(tmp_path), **values}
+
+
+def test_defaults_bind_everything_to_loopback_and_keep_data_under_var(tmp_path):
+    settings = load_settings(env(tmp_path))
+    assert settings.gateway_url == "http://127.0.0.1:8080"
+    assert settings.rasa_host == settings.action_host == "127.0.0.1"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'shop.db'}"
+    assert settings.tracker_store_url == f"sqlite:///{tmp_path / 'trackers.db'}"
+    assert settings.lock_store_url is None
+
+
+def test_rasa_token_is_generated_once_and_kept_private(tmp_path):
+    first = load_settings(env(tmp_path)).rasa_token
+    assert len(first) >= 32
+    assert load_settings(env(tmp_path)).rasa_token == first
+    assert (tmp_path / "rasa_token").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("name, value", [
+    ("GATEWAY_PORT", "huit mille"),
+    ("GATEWAY_PORT", "70000"),
+    ("RASA_PORT", "-1"),
+    ("GATEWAY_HOST", "not a host"),
+    ("DATABASE_URL", "mysql://root@localhost/shop"),
+    ("TRACKER_STORE_URL", "mongodb://x"),
+    ("LOCK_STORE_URL", "memcached://x"),
+    ("LOG_LEVEL", "LOUD"),
+    ("SHOP_TIMEZONE", "Europe/Atlantis"),
+    ("RASA_TOKEN", "short"),
+    ("DEMO_SEED", "abc"),
+])
+def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
+    with pytest.raises(SettingsError) as error:
+        load_settings(env(tmp_path, **{name: value}))
+    assert name in str(error.value)
+
+
+def test_exposing_the_gateway_beyond_loopback_requires_a_rest_token(tmp_path):
+    with pytest.raises(SettingsError, match="GATEWAY_REST_TOKEN"):
+        load_settings(env(tmp_path, GATEWAY_HOST="0.0.0.0"))
+    settings = load_settings(env(tmp_path, GATEWAY_HOST="0.0.0.0",
+                                 GATEWAY_REST_TOKEN="a-long-enough-secret-token"))
+    assert not settings.gateway_is_loopback
+
+
+def test_postgresql_urls_switch_shop_and_tracker_databases(tmp_path):
+    settings = load_settings(env(tmp_path, DATABASE_URL="postgresql://u:p@db:5432/shop",
+                                 TRACKER_STORE_URL="postgresql://u:p@db:5432/trackers",
+                                 LOCK_STORE_URL="redis://127.0.0.1:6379/1"))
+    assert settings.database_url.endswith("/shop")
+    assert settings.tracker_store_url.endswith("/trackers")
+
+
+def test_cli_reports_a_configuration_error_and_exits_2(monkeypatch, capsys):
+    from bot.cli import main
+
+    monkeypatch.setenv("GATEWAY_PORT", "abc")
+    assert main(["check"]) == 2
+    assert "GATEWAY_PORT" in capsys.readouterr().err
+
+
+def test_dotenv_file_fills_in_but_never_overrides(tmp_path, monkeypatch):
+    from bot.settings import load_dotenv_file
+
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("COMPTOIR_TEST_FROM_DOTENV=file\nCOMPTOIR_TEST_ALREADY_SET=file\n")
+    monkeypatch.setenv("COMPTOIR_TEST_ALREADY_SET", "environment")
+    monkeypatch.delenv("COMPTOIR_TEST_FROM_DOTENV", raising=False)
+    load_dotenv_file(dotenv)
+    import os
+
+    assert os.environ["COMPTOIR_TEST_FROM_DOTENV"] == "file"
+    assert os.environ["COMPTOIR_TEST_ALREADY_SET"] == "environment"
+    monkeypatch.delenv("COMPTOIR_TEST_FROM_DOTENV")

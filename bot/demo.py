@@ -28,6 +28,15 @@ ONLINE_CODE = "WEB"
 # Products with a fixed, documented situation (see README "Try it").
 ALWAYS_OUT = "Hoka Speedgoat 6 femme"
 ONLINE_ONLY = "Jura E8"
+# (product, size, colour, store code, quantity): set after the random stock.
+DOCUMENTED_STOCK = [
+    ("Nike Pegasus 41 homme", "42", "noir", "LYS-PDI", 4),
+    ("Nike Pegasus 41 homme", "42", "bleu", "LYS-PDI", 0),
+    ("Nike Pegasus 41 homme", "42", "bleu", "LYS-CON", 3),
+    ("Nike Pegasus 41 homme", "42", "bleu", "PAR-RIV", 6),
+    ("Nike Pegasus 41 homme", "42", "bleu", "WEB", 0),
+    ("Nike Pegasus 41 homme", "42", "noir", "LIL-CTR", 1),
+]
 DEMO_CUSTOMERS = [
     # first, last, department of their purchases, birthday offset from today (None: today)
     ("Camille", "Martin", "running", 0),
@@ -52,10 +61,11 @@ class DemoShop:
     consents: List[dict] = field(default_factory=list)
     consent_ledger: List[dict] = field(default_factory=list)
     purchases: List[dict] = field(default_factory=list)
+    product_links: List[dict] = field(default_factory=list)
 
     TABLE_ORDER = (
-        "stores", "store_hours", "store_closures", "products", "variants", "stock",
-        "restocks", "customers", "consents", "consent_ledger", "purchases",
+        "stores", "store_hours", "store_closures", "products", "variants", "product_links",
+        "stock", "restocks", "customers", "consents", "consent_ledger", "purchases",
     )
 
 
@@ -83,6 +93,7 @@ class _Builder:
         self.product_department: Dict[int, str] = {}
         self.variants_by_product: Dict[int, List[int]] = {}
         self.price_by_variant: Dict[int, int] = {}
+        self.machines: Dict[int, str] = {}  # coffee machine product id -> accessory family
 
     # Stores ---------------------------------------------------------------------
     def add_store(self, code, name, address, city, postcode, lat, lon, sunday, kind="store") -> int:
@@ -176,16 +187,29 @@ class _Builder:
             for cut in (cat.CLOTHING_CUTS if sizes else ["mixte"]):
                 self.add_product(f"{brand} {name} {cut}", brand, "clothing", "vêtements", price,
                                  sizes, colours, f"{name} de {brand}, coupe {cut}.")
+        parts: Dict[str, List[tuple]] = {}
         for brand, name, price, family in cat.COFFEE_MACHINES:
-            self.add_product(f"{brand} {name}", brand, "coffee", "machines à café", price, None,
-                             ["noir", "argent"] if price > 300 else ["noir"],
-                             f"Machine à café {brand} {name}. Famille d'accessoires : {family}.")
+            machine = self.add_product(f"{brand} {name}", brand, "coffee", "machines à café",
+                                       price, None, ["noir", "argent"] if price > 300 else ["noir"],
+                                       f"Machine à café {brand} {name}.")
+            self.machines[machine] = family
         for brand, name, price, family in cat.COFFEE_PARTS:
-            self.add_product(f"{brand} {name}", brand, "coffee", "pièces et entretien", price,
-                             None, None, f"{name}, compatible machines {family}.")
+            part = self.add_product(f"{brand} {name}", brand, "coffee", "pièces et entretien",
+                                    price, None, None, f"{name}, pour machines {brand}.")
+            consumable = any(w in name for w in ("Filtre", "Détartrant", "Pastilles", "Cartouche",
+                                                  "Kit", "Lubrifiant"))
+            parts.setdefault(family, []).append((part, "consumable" if consumable else "part"))
+        coffees: Dict[str, List[int]] = {"beans": [], "capsules": []}
         for brand, name, price in cat.COFFEE_CONSUMABLES:
-            self.add_product(f"{brand} {name}", brand, "coffee", "cafés et capsules", price, None,
-                             None, f"{name} de {brand}.")
+            coffee = self.add_product(f"{brand} {name}", brand, "coffee", "cafés et capsules",
+                                      price, None, None, f"{name} de {brand}.")
+            coffees["capsules" if "Capsules" in name else "beans"].append(coffee)
+        for machine, family in self.machines.items():
+            linked = parts.get(family, []) + [
+                (c, "consumable") for c in coffees["capsules" if family == "nespresso" else "beans"]]
+            for product_id, kind in linked:
+                self.shop.product_links.append(dict(product_id=machine, linked_product_id=product_id,
+                                                    kind=kind))
         for brand, name, price, sizes in cat.BEAUTY:
             self.add_product(f"{brand} {name}", brand, "beauty", "beauté et soins", price, sizes,
                              None, f"{name} de {brand}.")
@@ -225,6 +249,30 @@ class _Builder:
         if roll < 0.85:
             return self.rng.randint(3, 10)
         return self.rng.randint(11, 30)
+
+    def documented_stock(self) -> None:
+        stores = {s["code"]: s["id"] for s in self.shop.stores}
+        names = {p["name"]: p["id"] for p in self.shop.products}
+        rows = {(r["variant_id"], r["store_id"]): r for r in self.shop.stock}
+        now = dt.datetime.combine(self.today, dt.time(6, 0))
+        for name, size, colour, code, quantity in DOCUMENTED_STOCK:
+            variant_id = next(v["id"] for v in self.shop.variants
+                              if v["product_id"] == names[name] and v["size"] == size
+                              and v["colour"] == colour)
+            key = (variant_id, stores[code])
+            if key in rows:
+                rows[key]["quantity"] = quantity
+            else:
+                row = dict(variant_id=variant_id, store_id=stores[code], quantity=quantity,
+                           reserved=0, updated_at=now)
+                self.shop.stock.append(row)
+                rows[key] = row
+            self.shop.restocks = [r for r in self.shop.restocks
+                                  if (r["variant_id"], r["store_id"]) != key]
+            if quantity == 0 and code != "WEB":
+                self.shop.restocks.append(dict(variant_id=variant_id, store_id=stores[code],
+                                               expected_on=self.today + dt.timedelta(days=6),
+                                               quantity=4))
 
     def build_stock(self, carry_rate: float) -> None:
         now = dt.datetime.combine(self.today, dt.time(6, 0))
@@ -306,6 +354,13 @@ class _Builder:
             ))
             self._consents(customer_id, created, everything=is_demo and first != "Sophie")
             self._purchases(customer_id, department, products_by_department, store_ids, created)
+            if first == "Sophie" and is_demo and self.machines:
+                machine = min(self.machines)  # De'Longhi Magnifica S
+                variant_id = self.variants_by_product[machine][0]
+                self.shop.purchases.append(dict(
+                    customer_id=customer_id, variant_id=variant_id, store_id=store_ids[2],
+                    purchased_at=created + dt.timedelta(days=3), quantity=1,
+                    amount_cents=self.price_by_variant[variant_id]))
 
     def _consents(self, customer_id: int, created: dt.datetime, everything: bool) -> None:
         for purpose in m.CONSENT_PURPOSES:
@@ -350,6 +405,7 @@ def build_demo_shop(seed: int, today: dt.date, *, extra_stores: int = 0,
     if target_variants:
         builder.build_scale_catalog(target_variants)
     builder.build_stock(carry_rate)
+    builder.documented_stock()
     builder.build_customers(customers)
     return builder.shop
 

@@ -213,18 +213,27 @@ class ChatIdentity(Base):
 
 
 class Consent(Base):
-    """Current consent state per customer, purpose and channel (the ledger proves it)."""
+    """Current consent state per purpose and channel (the ledger proves it).
+
+    It belongs to a verified customer or, for the chat a shopper writes from (a
+    back-in-stock alert "ici", a STOP in an unverified chat), to that chat identity.
+    """
 
     __tablename__ = "consents"
     id = Column(Integer, primary_key=True)
-    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"))
+    identity_id = Column(ForeignKey("chat_identities.id", ondelete="CASCADE"))
     purpose = Column(String(32), nullable=False)
     channel = Column(String(16), nullable=False)
     granted = Column(Boolean, nullable=False)
     wording_version = Column(String(32), nullable=False)
     updated_at = Column(DateTime, nullable=False, default=utcnow)
 
-    __table_args__ = (UniqueConstraint("customer_id", "purpose", "channel"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "purpose", "channel"),
+        UniqueConstraint("identity_id", "purpose", "channel"),
+        CheckConstraint("customer_id is not null or identity_id is not null", name="owner"),
+    )
 
 
 class ConsentLedgerEntry(Base):
@@ -232,7 +241,8 @@ class ConsentLedgerEntry(Base):
 
     __tablename__ = "consent_ledger"
     id = Column(Integer, primary_key=True)
-    customer_id = Column(Integer, nullable=False)  # kept even after erasure
+    customer_id = Column(Integer)  # plain ids: kept even after erasure
+    identity_id = Column(Integer)
     purpose = Column(String(32), nullable=False)
     channel = Column(String(16), nullable=False)
     old_state = Column(Boolean)
@@ -242,7 +252,10 @@ class ConsentLedgerEntry(Base):
     source_conversation = Column(String(128))
     wording_version = Column(String(32), nullable=False)
 
-    __table_args__ = (Index("ix_consent_ledger_customer", "customer_id", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_consent_ledger_customer", "customer_id", "recorded_at"),
+        Index("ix_consent_ledger_identity", "identity_id", "recorded_at"),
+    )
 
 
 class Purchase(Base):
@@ -306,11 +319,40 @@ class StockAlert(Base):
     variant_id = Column(ForeignKey("variants.id", ondelete="CASCADE"), nullable=False)
     customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"))
     identity_id = Column(ForeignKey("chat_identities.id", ondelete="CASCADE"))
+    store_id = Column(ForeignKey("stores.id", ondelete="CASCADE"))  # null: anywhere
     channel = Column(String(16), nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     sent_at = Column(DateTime)
 
     __table_args__ = (Index("ix_stock_alerts_variant_pending", "variant_id", "sent_at"),)
+
+
+class ProductLink(Base):
+    """A part, consumable or accessory that goes with a product (a machine's filter)."""
+
+    __tablename__ = "product_links"
+    product_id = Column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    linked_product_id = Column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    kind = Column(String(16), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("kind in ('part', 'consumable', 'accessory')", name="kind"),
+    )
+
+
+class OutboundMessage(Base):
+    """Transactional outbox: a message to a chat identity, written in the same
+    transaction as the event that causes it, delivered once by the gateway."""
+
+    __tablename__ = "outbox"
+    id = Column(Integer, primary_key=True)
+    identity_id = Column(ForeignKey("chat_identities.id", ondelete="CASCADE"), nullable=False)
+    kind = Column(String(24), nullable=False)
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    delivered_at = Column(DateTime)
+
+    __table_args__ = (Index("ix_outbox_identity_pending", "identity_id", "delivered_at"),)
 
 
 class PrivacyRequest(Base):

@@ -1,0 +1,48 @@
+"""Consent state and its append-only ledger."""
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Consent, ConsentLedgerEntry, utcnow
+
+
+def consent_granted(session: Session, purpose: str, channel: str, *,
+                    customer_id: Optional[int] = None, identity_id: Optional[int] = None) -> bool:
+    owner = Consent.customer_id == customer_id if customer_id else Consent.identity_id == identity_id
+    row = session.execute(select(Consent.granted).where(
+        owner, Consent.purpose == purpose, Consent.channel == channel)).scalar_one_or_none()
+    return bool(row)
+
+
+def set_consent(session: Session, purpose: str, channel: str, granted: bool, *,
+                source_channel: str, wording_version: str,
+                customer_id: Optional[int] = None, identity_id: Optional[int] = None,
+                source_conversation: Optional[str] = None) -> bool:
+    """Record a consent decision; returns True if the state changed (and was ledgered)."""
+    if purpose not in CONSENT_PURPOSES or channel not in CONSENT_CHANNELS:
+        raise ValueError(f"unknown consent {purpose}/{channel}")
+    if (customer_id is None) == (identity_id is None):
+        raise ValueError("a consent belongs to exactly one customer or chat identity")
+    owner = Consent.customer_id == customer_id if customer_id else Consent.identity_id == identity_id
+    row = session.execute(select(Consent).where(owner, Consent.purpose == purpose,
+                                                Consent.channel == channel)
+                          .with_for_update()).scalar_one_or_none()
+    old = None if row is None else row.granted
+    if old == granted:
+        return False
+    now = utcnow()
+    if row is None:
+        session.add(Consent(customer_id=customer_id, identity_id=identity_id, purpose=purpose,
+                            channel=channel, granted=granted, wording_version=wording_version,
+                            updated_at=now))
+    else:
+        row.granted, row.wording_version, row.updated_at = granted, wording_version, now
+    session.add(ConsentLedgerEntry(
+        customer_id=customer_id, identity_id=identity_id, purpose=purpose, channel=channel,
+        old_state=old, new_state=granted, recorded_at=now, source_channel=source_channel,
+        source_conversation=source_conversation, wording_version=wording_version))
+    session.flush()
+    return True

@@ -1,0 +1,109 @@
+"""Holds for pickup: atomic on stock, with a code, cancellable, expiring by themselves."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import List, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.models import Reservation, Stock, Store
+
+MAX_HOLD_QUANTITY = 5
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L to misread at the till
+
+
+class HoldRefused(Exception):
+    """A hold that cannot be made; `reason` is one of: quantity, online, unavailable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+
+
+def hold(session: Session, variant_id: int, store_id: int, quantity: int, *, now: dt.datetime,
+         hours: int = 48, identity_id: Optional[int] = None,
+         customer_id: Optional[int] = None) -> Reservation:
+    """Reserve units atomically: two shoppers can never hold the same last unit."""
+    if not 1 <= quantity <= MAX_HOLD_QUANTITY:
+        raise HoldRefused("quantity")
+    kind = session.execute(select(Store.kind).where(Store.id == store_id)).scalar_one()
+    if kind != "store":
+        raise HoldRefused("online")
+    # The check and the increment are one statement: the database arbitrates.
+    taken = session.execute(
+        update(Stock)
+        .where(Stock.variant_id == variant_id, Stock.store_id == store_id,
+               Stock.quantity - Stock.reserved >= quantity)
+        .values(reserved=Stock.reserved + quantity)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        raise HoldRefused("unavailable")
+    for _ in range(5):
+        try:
+            with session.begin_nested():
+                reservation = Reservation(
+                    code=new_code(), variant_id=variant_id, store_id=store_id, quantity=quantity,
+                    identity_id=identity_id, customer_id=customer_id, status="active",
+                    created_at=now, expires_at=now + dt.timedelta(hours=hours))
+                session.add(reservation)
+            return reservation
+        except IntegrityError:  # code collision: draw another
+            continue
+    raise RuntimeError("could not draw a unique reservation code")
+
+
+def _release(session: Session, reservation_id: int, status: str) -> Optional[Reservation]:
+    """Move an active hold to `status` and give its units back, exactly once."""
+    moved = session.execute(
+        update(Reservation).where(Reservation.id == reservation_id, Reservation.status == "active")
+        .values(status=status).execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        return None
+    reservation = session.get(Reservation, reservation_id)
+    session.refresh(reservation)
+    session.execute(
+        update(Stock).where(Stock.variant_id == reservation.variant_id,
+                            Stock.store_id == reservation.store_id)
+        .values(reserved=Stock.reserved - reservation.quantity)
+        .execution_options(synchronize_session=False))
+    return reservation
+
+
+def active_holds(session: Session, identity_id: int) -> List[Reservation]:
+    return list(session.execute(
+        select(Reservation).where(Reservation.identity_id == identity_id,
+                                  Reservation.status == "active")
+        .order_by(Reservation.created_at)).scalars())
+
+
+def cancel(session: Session, identity_id: int, code: Optional[str] = None) -> List[Reservation]:
+    """Cancel this identity's active holds (or the one with `code`); others' are untouchable."""
+    cancelled = []
+    for reservation in active_holds(session, identity_id):
+        if code and reservation.code != code.strip().upper():
+            continue
+        done = _release(session, reservation.id, "cancelled")
+        if done:
+            cancelled.append(done)
+    return cancelled
+
+
+def expire_due(factory: sessionmaker, now: dt.datetime) -> int:
+    """Expire holds past their time and free their units; safe to run concurrently."""
+    with factory.begin() as session:
+        due = session.execute(select(Reservation.id).where(
+            Reservation.status == "active", Reservation.expires_at <= now)).scalars().all()
+    expired = 0
+    for reservation_id in due:
+        with factory.begin() as session:
+            if _release(session, reservation_id, "expired"):
+                expired += 1
+    return expired

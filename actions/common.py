@@ -1,18 +1,30 @@
-"""What every action shares: the shop database, reached lazily and off the event loop."""
+"""What every action shares: the shop database (reached lazily and off the event loop),
+the catalog index, and the translation between trackers and `bot` services."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
+import threading
+import time
 from functools import lru_cache
-from typing import Callable, TypeVar
+from typing import Any, Callable, Dict, List, Optional, TypeVar
 
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.catalog import CatalogIndex
 from bot.db import make_engine, make_session_factory, session_scope
+from bot.stock_answers import CONTEXT_SLOTS, Reply, StockAsk
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+CATALOG_TTL_SECONDS = 300
+ENTITY_FIELDS = ("product", "size", "colour", "city", "postcode", "quantity", "code",
+                 "alert_channel")
 
 
 class ShopUnavailable(RuntimeError):
@@ -20,10 +32,15 @@ class ShopUnavailable(RuntimeError):
 
 
 @lru_cache(maxsize=1)
-def session_factory() -> sessionmaker:
+def settings():
     from bot.settings import load_settings
 
-    return make_session_factory(make_engine(load_settings().database_url))
+    return load_settings()
+
+
+@lru_cache(maxsize=1)
+def session_factory() -> sessionmaker:
+    return make_session_factory(make_engine(settings().database_url))
 
 
 async def in_shop(work: Callable[[Session], T]) -> T:
@@ -38,3 +55,65 @@ async def in_shop(work: Callable[[Session], T]) -> T:
     except SQLAlchemyError as error:
         logger.error("shop database unavailable: %s", type(error).__name__)
         raise ShopUnavailable() from error
+
+
+class _CatalogCache:
+    """The catalog index, rebuilt at most every few minutes (after stock imports too)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index: Optional[CatalogIndex] = None
+        self._loaded_at = 0.0
+
+    def get(self, session: Session) -> CatalogIndex:
+        with self._lock:
+            if self._index is None or time.monotonic() - self._loaded_at > CATALOG_TTL_SECONDS:
+                self._index = CatalogIndex.load(session)
+                self._loaded_at = time.monotonic()
+            return self._index
+
+    def clear(self) -> None:
+        with self._lock:
+            self._index = None
+
+
+catalog = _CatalogCache()
+
+
+def reset_caches() -> None:
+    """Forget settings, engine and catalog (tests switch databases between cases)."""
+    settings.cache_clear()
+    session_factory.cache_clear()
+    catalog.clear()
+
+
+def latest_metadata(tracker: Tracker) -> Dict[str, Any]:
+    metadata = tracker.latest_message.get("metadata")
+    if isinstance(metadata, dict):
+        return metadata
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return event.get("metadata") or {}
+    return {}
+
+
+def stock_ask(tracker: Tracker) -> StockAsk:
+    metadata = latest_metadata(tracker)
+    entities = {name: next(tracker.get_latest_entity_values(name), None) for name in ENTITY_FIELDS}
+    entities = {k: (str(v) if v is not None else None) for k, v in entities.items()}
+    channel = metadata.get("comptoir_channel")
+    return StockAsk(
+        text=tracker.latest_message.get("text") or "",
+        channel=channel if channel in ("web", "telegram") else "web",
+        sender=tracker.sender_id, metadata=metadata,
+        context={name: tracker.get_slot(name) for name in CONTEXT_SLOTS}, **entities)
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def dispatch(reply: Reply, dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
+    for message in reply.messages:
+        dispatcher.utter_message(text=message["text"], buttons=message["buttons"] or None)
+    return [SlotSet(name, value) for name, value in reply.slots.items()]

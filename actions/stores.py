@@ -1,16 +1,48 @@
-"""Store actions: opening hours and addresses."""
+"""Store actions: address, opening hours (for a given day too), open now."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
+from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ShopUnavailable, in_shop
+from actions.common import ShopUnavailable, in_shop, settings
 from bot import stores
-from bot.text import clip
+from bot.text import clip, day_asked
+
+
+async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
+                      pending_day: Optional[str] = None) -> List[Dict[Text, Any]]:
+    """Hours of the store named in the message (or slot); asks which store otherwise.
+
+    The day asked ("dimanche ?") is kept in `pending` while the city is asked for.
+    """
+    city = next(tracker.get_latest_entity_values("city"), None) or tracker.get_slot("city")
+    now = dt.datetime.now(dt.timezone.utc)
+    today = now.astimezone(ZoneInfo(settings().timezone)).date()
+    day = day_asked(tracker.latest_message.get("text") or "", today)
+    if day is None and pending_day:
+        day = dt.date.fromisoformat(pending_day)
+    if not city:
+        dispatcher.utter_message(response="utter_ask_city")
+        return [SlotSet("pending", "hours_store" + (f" {day.isoformat()}" if day else ""))]
+    try:
+        answer, known = await in_shop(
+            lambda s: (stores.store_hours_answer(s, city, now, day), stores.cities(s)))
+    except ShopUnavailable:
+        dispatcher.utter_message(response="utter_service_unavailable")
+        return []
+    if answer is None:
+        dispatcher.utter_message(
+            text=f"Je ne trouve pas de magasin à « {clip(city)} ». "
+                 f"Nous sommes présents à {', '.join(known)}, et bien sûr en ligne.")
+        return [SlotSet("city", None), SlotSet("pending", None)]
+    for text in answer:
+        dispatcher.utter_message(text=text)
+    return [SlotSet("city", None), SlotSet("pending", None)]
 
 
 class ActionStoreHours(Action):
@@ -19,22 +51,4 @@ class ActionStoreHours(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        city = tracker.get_slot("city")
-        if not city:
-            dispatcher.utter_message(response="utter_ask_city")
-            return []
-        now = dt.datetime.now(dt.timezone.utc)
-        try:
-            answer, known = await in_shop(
-                lambda s: (stores.store_hours_answer(s, city, now), stores.cities(s)))
-        except ShopUnavailable:
-            dispatcher.utter_message(response="utter_service_unavailable")
-            return []
-        if answer is None:
-            dispatcher.utter_message(
-                text=f"Je ne trouve pas de magasin à « {clip(city)} ». "
-                     f"Nous sommes présents à {', '.join(known)}, et bien sûr en ligne.")
-            return [SlotSet("city", None)]
-        for text in answer:
-            dispatcher.utter_message(text=text)
-        return [SlotSet("city", None)]
+        return await store_hours(dispatcher, tracker)

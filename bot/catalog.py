@@ -31,6 +31,10 @@ quelle quels qui reste restent s sa sans se ses si slt son stock stocks stp sur 
 taille tailles te tes toi ton tu un une vos votre vous vs y bonjour salut merci avoir
 cherche chercher voudrais veux voulais aurais auriez acheter trouver ligne internet
 online site web pointure couleur coloris est-ce possible svp encore
+mettre mettez mets met cote reserver reservez reserve garder gardez garde prevenir previens
+prevenez revient reviendra retour annuler annulez annule reservation dire dites savoir
+quoi ou lequel laquelle celui celle ceux ici la-bas pres proche loin moins faut besoin
+piece pieces aimerais voulez voudrait rechange
 """.split())
 
 # Shoppers' words for what the catalog calls otherwise. Data, not code paths.
@@ -44,6 +48,7 @@ SYNONYMS = {
     "detartrant": "detartrant", "anticalcaire": "detartrant",
 }
 
+SIZE_MARKERS = frozenset({"taille", "pointure", "en", "du", "size", "t"})
 EAN_RE = re.compile(r"\b(\d{13})\b")
 SKU_RE = re.compile(r"\b(p\d{6})(?:[- ](\d{2}))?\b", re.IGNORECASE)
 
@@ -114,6 +119,7 @@ class SearchResult:
     variant: Optional[VariantInfo] = None  # when an EAN or variant SKU named it
     suggestions: List[ProductInfo] = field(default_factory=list)  # close names when none
     leftover: List[str] = field(default_factory=list)  # query words not used by the match
+    score: float = 0.0  # of the best match: ~5 for one rare exact word, more for several
 
 
 class CatalogIndex:
@@ -184,15 +190,15 @@ class CatalogIndex:
         ean = EAN_RE.search(raw)
         if ean and ean.group(1) in self.by_ean:
             product, variant = self.by_ean[ean.group(1)]
-            return SearchResult([product], exact=True, variant=variant)
+            return SearchResult([product], exact=True, variant=variant, score=100.0)
         sku = SKU_RE.search(raw)
         if sku:
             key = sku.group(1).lower() + (f"-{sku.group(2)}" if sku.group(2) else "")
             if key in self.by_variant_sku:
                 product, variant = self.by_variant_sku[key]
-                return SearchResult([product], exact=True, variant=variant)
+                return SearchResult([product], exact=True, variant=variant, score=100.0)
             if sku.group(1).lower() in self.by_sku:
-                return SearchResult([self.by_sku[sku.group(1).lower()]], exact=True)
+                return SearchResult([self.by_sku[sku.group(1).lower()]], exact=True, score=100.0)
         words = [t for t in tokens_of(raw) if t not in STOPWORDS]
         scores: Dict[int, float] = defaultdict(float)
         used_by: Dict[int, Set[str]] = defaultdict(set)
@@ -203,6 +209,11 @@ class CatalogIndex:
                     gain = idf * closeness * self.product_tokens[product_id][token]
                     scores[product_id] += gain
                     used_by[product_id].add(word)
+        if not scores:
+            return SearchResult(suggestions=self.suggest(raw), leftover=words)
+        # Numbers alone ("1", "42") name no product: sizes and quantities look the same.
+        scores = {pid: score for pid, score in scores.items()
+                  if any(not word.isdigit() for word in used_by[pid])}
         if not scores:
             return SearchResult(suggestions=self.suggest(raw), leftover=words)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
@@ -216,7 +227,7 @@ class CatalogIndex:
         matches = [self.products[pid] for pid in top]
         leftover = [w for w in words if w not in used_by[top[0]]]
         clear_winner = len(ranked) == 1 or ranked[1][1] < best * 0.97
-        return SearchResult(matches, exact=clear_winner, leftover=leftover)
+        return SearchResult(matches, exact=clear_winner, leftover=leftover, score=best)
 
     def suggest(self, query: str, limit: int = 3) -> List[ProductInfo]:
         wanted = " ".join(t for t in normalise(query).split() if t not in STOPWORDS)
@@ -233,10 +244,17 @@ def read_variant(product: ProductInfo, text: str) -> Tuple[Optional[str], Option
     Words of the product's own name do not count: "Pegasus 41 en 42" is size 42.
     """
     name_words = set(normalise(f"{product.brand} {product.name}").split())
-    words = [w for w in normalise(text).split() if w not in name_words]
+    all_words = normalise(text).split()
+    words = [w for w in all_words if w not in name_words]
     plain = f" {' '.join(words)} "
+    sizes = {normalise(c): c for c in product.sizes}
     size = None
-    for candidate in product.sizes:
+    # "taille 41", "pointure 41", "en 41": a size even when the model is "Pegasus 41".
+    for marker, value in zip(all_words, all_words[1:]):
+        if marker in SIZE_MARKERS and value in sizes:
+            size = sizes[value]
+            break
+    for candidate in product.sizes if size is None else ():
         if f" {normalise(candidate)} " in plain:
             size = candidate
             break

@@ -6,6 +6,8 @@
     train     train the Rasa model if config, domain or data changed (--force)
     gateway   run the gateway alone
     check     validate settings and print them (secrets hidden)
+    stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
+    holds     `holds expire`: free the stock of holds past their time
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import datetime as dt
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import List, Optional
 from zoneinfo import ZoneInfo
 
@@ -126,6 +129,38 @@ def cmd_up(settings: Settings, args) -> int:
     return asyncio.run(supervise(settings, process_specs(settings, model, endpoints)))
 
 
+def cmd_stock(settings: Settings, args) -> int:
+    from bot.db import make_engine, make_session_factory
+    from bot.stock_import import StockUpdateError, apply_stock_updates, read_csv
+
+    if args.action == "set":
+        updates = [{"sku": args.sku, "store": args.store, "quantity": args.quantity}]
+    else:
+        updates = read_csv(args.file)
+    engine = make_engine(settings.database_url)
+    try:
+        result = apply_stock_updates(make_session_factory(engine), updates)
+    except StockUpdateError as error:
+        print(f"Stock update refused, nothing changed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    _step(f"{result['updated']} stock lines updated, {result['back_in_stock']} back in stock, "
+          f"{result['alerts_queued']} alerts queued")
+    return 0
+
+
+def cmd_holds(settings: Settings, _args) -> int:
+    from bot.db import make_engine, make_session_factory
+    from bot.reservations import expire_due
+
+    engine = make_engine(settings.database_url)
+    expired = expire_due(make_session_factory(engine), dt.datetime.utcnow())
+    engine.dispose()
+    _step(f"{expired} holds expired")
+    return 0
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -147,11 +182,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true")
     commands.add_parser("gateway", help="run the gateway alone")
     commands.add_parser("check", help="validate and print settings")
+    stock = commands.add_parser("stock", help="update stock (fires back-in-stock alerts)")
+    stock_actions = stock.add_subparsers(dest="action", required=True)
+    one = stock_actions.add_parser("set", help="set the on-hand quantity of one SKU")
+    one.add_argument("sku", help="variant SKU (P000001-05) or EAN")
+    one.add_argument("store", help="store code (LYS-PDI) or WEB")
+    one.add_argument("quantity", type=int)
+    many = stock_actions.add_parser("import", help="CSV with columns sku (or ean), store, quantity")
+    many.add_argument("file", type=Path)
+    holds = commands.add_parser("holds", help="holds for pickup")
+    holds.add_argument("action", choices=["expire"])
     return parser
 
 
 HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
-            "gateway": cmd_gateway, "check": cmd_check}
+            "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "holds": cmd_holds}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -7,6 +7,8 @@ the parts behind it into a polite French answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -17,8 +19,13 @@ from typing import Any, Dict, List, Optional
 import aiohttp
 from aiohttp import web
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
 
-from bot.db import make_engine, ping
+from bot.db import make_engine, make_session_factory, ping, session_scope
+from bot.outbox import take_pending
+from bot.reservations import expire_due
+from bot.stock_import import StockUpdateError, apply_stock_updates
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.settings import Settings
 
@@ -27,6 +34,8 @@ logger = logging.getLogger("comptoir.gateway")
 SETTINGS = web.AppKey("settings", Settings)
 RASA = web.AppKey("rasa", RasaClient)
 ENGINE = web.AppKey("engine", Engine)
+SESSIONS = web.AppKey("sessions", sessionmaker)
+HOLD_EXPIRY_INTERVAL = 60
 
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
@@ -99,13 +108,16 @@ def _check_bearer(request: web.Request, settings: Settings) -> None:
 
 
 async def converse(app: web.Application, sender: str, message: str,
-                   metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+                   metadata: Optional[Dict[str, Any]] = None,
+                   channel: str = "web") -> List[Dict[str, Any]]:
     """One customer turn through Rasa, with a polite answer for every failure.
 
-    Channels (REST, Telegram, web widget) all call this, so they behave alike.
+    Channels (REST, Telegram, web widget) all call this, so they behave alike. The
+    channel is the gateway's word, never the client's: it overrides any metadata.
     """
     started = time.monotonic()
     message = _clean_message(message)
+    metadata = {**(metadata or {}), "comptoir_channel": channel}
 
     def reply(text: str) -> List[Dict[str, Any]]:
         return [{"recipient_id": sender, "text": text}]
@@ -130,9 +142,27 @@ async def converse(app: web.Application, sender: str, message: str,
     if not replies:
         # Rasa swallows action-server failures and answers nothing: never leave silence.
         replies = reply(REPLY_NOTHING if await rasa.action_server_up() else REPLY_ACTIONS_DOWN)
+    replies += [{"recipient_id": sender, "text": text}
+                for text in await _pending_messages(app, channel, sender)]
     logger.info("turn sender=%s replies=%d ms=%.0f", sender_ref(sender), len(replies),
                 (time.monotonic() - started) * 1000)
     return replies
+
+
+async def _pending_messages(app: web.Application, channel: str, sender: str) -> List[str]:
+    """Outbox messages for this chat (back-in-stock alerts...), each delivered once.
+
+    The REST channel cannot push: its messages ride along with the next answer.
+    """
+    def take() -> List[str]:
+        with session_scope(app[SESSIONS]) as session:
+            return take_pending(session, channel, sender)
+
+    try:
+        return await asyncio.to_thread(take)
+    except SQLAlchemyError as error:
+        logger.warning("outbox unavailable: %s", type(error).__name__)
+        return []
 
 
 async def rest_webhook(request: web.Request) -> web.Response:
@@ -205,6 +235,7 @@ def _resources(settings: Settings):
         app[RASA] = RasaClient(session, settings.rasa_url, settings.rasa_token,
                                settings.action_server_url)
         app[ENGINE] = engine
+        app[SESSIONS] = make_session_factory(engine)
         yield
         await session.close()
         engine.dispose()
@@ -212,16 +243,62 @@ def _resources(settings: Settings):
     return context
 
 
+async def _scheduler(app: web.Application):
+    """Periodic jobs: holds past their time go back to stock."""
+    async def loop() -> None:
+        while True:
+            try:
+                now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+                expired = await asyncio.to_thread(expire_due, app[SESSIONS], now)
+                if expired:
+                    logger.info("expired %d holds", expired)
+            except SQLAlchemyError as error:
+                logger.warning("hold expiry skipped: %s", type(error).__name__)
+            await asyncio.sleep(HOLD_EXPIRY_INTERVAL)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def stock_update(request: web.Request) -> web.Response:
+    """POST /api/stock: set on-hand quantities (a till, a warehouse system).
+
+    Body: {"updates": [{"sku" or "ean": ..., "store": "LYS-PDI", "quantity": 4}, ...]}.
+    Needs STOCK_API_TOKEN as a bearer token; answers how many alerts were queued.
+    """
+    token = request.app[SETTINGS].stock_api_token
+    supplied = request.headers.get("Authorization", "")
+    if token is None or not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+        raise web.HTTPUnauthorized(text=json.dumps({"error": "Jeton d'accès manquant ou invalide."}),
+                                   content_type="application/json")
+    try:
+        body = await request.json()
+        updates = body["updates"]
+        assert isinstance(updates, list) and len(updates) <= 10000
+    except Exception:
+        raise BadRequest("Requête invalide : {\"updates\": [{\"sku\", \"store\", \"quantity\"}]} attendu.")
+    try:
+        result = await asyncio.to_thread(apply_stock_updates, request.app[SESSIONS], updates)
+    except StockUpdateError as error:
+        raise BadRequest(f"Requête invalide : {error}")
+    return web.json_response(result)
+
+
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
+    app.router.add_post("/api/stock", stock_update)
 
 
 def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources(settings))
+    app.cleanup_ctx.append(_scheduler)
     setup_routes(app)
     return app
 

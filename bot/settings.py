@@ -38,6 +38,8 @@ class Settings:
     demo_seed: int
     timezone: str
     models_dir: Path
+    hold_hours: int
+    stock_api_token: Optional[str]
 
     @property
     def rasa_url(self) -> str:
@@ -151,6 +153,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     elif len(rasa_token) < 16:
         raise SettingsError("RASA_TOKEN must be at least 16 characters long")
 
+    stock_api_token = env.get("STOCK_API_TOKEN", "").strip() or None
+    if stock_api_token is not None and len(stock_api_token) < 16:
+        raise SettingsError("STOCK_API_TOKEN must be at least 16 characters long")
+
     lock_store_url = env.get("LOCK_STORE_URL", "").strip() or None
     if lock_store_url and urlsplit(lock_store_url).scheme not in ("redis", "rediss"):
         raise SettingsError(f"LOCK_STORE_URL must be a redis:// URL, got {lock_store_url.split(':')[0]!r}")
@@ -184,4 +190,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         demo_seed=_int(env, "DEMO_SEED", 42, 0, 2**31 - 1),
         timezone=timezone,
         models_dir=models_dir,
+        hold_hours=_int(env, "HOLD_HOURS", 48, 1, 24 * 30),
+        stock_api_token=stock_api_token,
     )

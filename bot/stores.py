@@ -122,18 +122,45 @@ def hours_view(store: Store, now: dt.datetime) -> StoreHoursView:
                           weekly, today_line, tuple(upcoming))
 
 
-def describe_hours(view: StoreHoursView) -> str:
-    lines = [f"{view.name} — {view.address}, {view.postcode} {view.city}",
-             f"{view.today_line[0].upper()}{view.today_line[1:]}.",
-             f"Horaires : {_describe_week(view.weekly)}."]
+def hours_on(store: Store, day: dt.date) -> str:
+    """Opening of `store` on `day`, exceptional closures and special hours included."""
+    closure = next((c for c in store.closures if c.day == day), None)
+    if closure is not None and closure.opens_at is None:
+        return f"fermé ({closure.reason})"
+    if closure is not None:
+        return f"{format_time(closure.opens_at)}–{format_time(closure.closes_at)} ({closure.reason})"
+    spans = sorted((h.opens_at, h.closes_at) for h in store.hours if h.weekday == day.weekday())
+    if not spans:
+        return "fermé"
+    return "ouvert " + " et ".join(f"{format_time(a)}–{format_time(b)}" for a, b in spans)
+
+
+def describe_hours(view: StoreHoursView, day_line: Optional[str] = None) -> str:
+    lines = [f"{view.name} — {view.address}, {view.postcode} {view.city}"]
+    if day_line:
+        lines.append(day_line)
+    lines += [f"{view.today_line[0].upper()}{view.today_line[1:]}.",
+              f"Horaires : {_describe_week(view.weekly)}."]
     if view.upcoming_closures:
         lines.append("À noter : " + " ; ".join(view.upcoming_closures) + ".")
     return "\n".join(lines)
 
 
-def store_hours_answer(session: Session, query: str, now: dt.datetime) -> Optional[List[str]]:
-    """French texts describing the stores matching `query`, or None when none matches."""
+def store_hours_answer(session: Session, query: str, now: dt.datetime,
+                       day: Optional[dt.date] = None) -> Optional[List[str]]:
+    """French texts describing the stores matching `query`, or None when none matches.
+
+    With `day` (asked by the shopper), the opening on that day comes first.
+    """
     stores = find_stores(session, query)
     if not stores:
         return None
-    return [describe_hours(hours_view(store, now)) for store in stores]
+    texts = []
+    for store in stores:
+        view = hours_view(store, now)
+        local_today = now.astimezone(ZoneInfo(store.timezone)).date()
+        day_line = None
+        if day is not None and day != local_today:
+            day_line = f"Le {format_date(day)} : {hours_on(store, day)}."
+        texts.append(describe_hours(view, day_line))
+    return texts

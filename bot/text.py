@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from typing import Optional
 
 WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
@@ -30,3 +31,35 @@ def clip(value: str, limit: int = 60) -> str:
     """A customer's words, made safe to quote back: one line, bounded length."""
     single = " ".join(value.split())
     return single if len(single) <= limit else single[: limit - 1] + "…"
+
+
+def day_asked(text: str, today: dt.date) -> Optional[dt.date]:
+    """The day a shopper asks about: "dimanche", "demain", "le 25 décembre", "25/12"."""
+    plain = f" {normalise(text)} "
+    if " apres demain " in plain:
+        return today + dt.timedelta(days=2)
+    if " demain " in plain:
+        return today + dt.timedelta(days=1)
+    if " aujourd hui " in plain or " ce soir " in plain or " maintenant " in plain:
+        return today
+    months = [normalise(m) for m in MONTHS_FR]
+    match = re.search(r" (1er|\d{1,2}) (" + "|".join(months) + r") ", plain)
+    numeric = re.search(r"\b(\d{1,2})/(\d{1,2})\b", text)
+    if match or numeric:
+        if match:
+            day = 1 if match.group(1) == "1er" else int(match.group(1))
+            month = months.index(match.group(2)) + 1
+        else:
+            day, month = int(numeric.group(1)), int(numeric.group(2))
+        for year in (today.year, today.year + 1):
+            try:
+                candidate = dt.date(year, month, day)
+            except ValueError:
+                return None
+            if candidate >= today:
+                return candidate
+        return None
+    for index, name in enumerate(WEEKDAYS_FR):
+        if f" {name} " in plain:
+            return today + dt.timedelta(days=(index - today.weekday()) % 7)
+    return None

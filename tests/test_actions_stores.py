@@ -1,4 +1,6 @@
 """action_store_hours: what the customer reads, from the real shop database."""
+import datetime as dt
+
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
@@ -6,21 +8,22 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from actions.stores import ActionStoreHours
+from bot.text import day_asked, format_date
 from tests.conftest import free_port
 
 
-def tracker(city=None):
+def tracker(city=None, text="horaires"):
     return Tracker.from_dict({"sender_id": "test", "slots": {"city": city},
-                              "latest_message": {"text": "horaires", "intent": {
-                                  "name": "ask_store_hours"}}})
+                              "latest_message": {"text": text, "intent": {
+                                  "name": "ask_store_info"}}})
 
 
 @pytest.fixture
 def shop_database(monkeypatch, seeded_sqlite_url):
     monkeypatch.setenv("DATABASE_URL", seeded_sqlite_url)
-    common.session_factory.cache_clear()
+    common.reset_caches()
     yield
-    common.session_factory.cache_clear()
+    common.reset_caches()
 
 
 async def run(city):
@@ -34,7 +37,7 @@ async def test_hours_of_the_store_in_the_city_asked(shop_database):
     assert len(messages) == 1
     assert messages[0]["text"].startswith("Lille Centre — 31 rue Neuve, 59000 Lille")
     assert "Horaires : du lundi au samedi" in messages[0]["text"]
-    assert events == [SlotSet("city", None)]
+    assert events == [SlotSet("city", None), SlotSet("pending", None)]
 
 
 async def test_a_city_with_two_stores_gets_both(shop_database):
@@ -45,7 +48,7 @@ async def test_a_city_with_two_stores_gets_both(shop_database):
 async def test_no_city_yet_asks_which_store(shop_database):
     messages, events = await run(None)
     assert messages[0]["response"] == "utter_ask_city"
-    assert events == []
+    assert events == [SlotSet("pending", "hours_store")]
 
 
 async def test_unknown_city_says_where_the_stores_are(shop_database):
@@ -57,10 +60,24 @@ async def test_unknown_city_says_where_the_stores_are(shop_database):
 
 async def test_database_down_gives_a_polite_message(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/shop")
-    common.session_factory.cache_clear()
+    common.reset_caches()
     try:
         messages, events = await run("Lille")
     finally:
-        common.session_factory.cache_clear()
+        common.reset_caches()
     assert [m["response"] for m in messages] == ["utter_service_unavailable"]
     assert events == []
+
+
+async def test_the_day_asked_is_answered_with_its_closure(shop_database):
+    dispatcher = CollectingDispatcher()
+    await ActionStoreHours().run(dispatcher, tracker("Lille", "vous êtes ouverts le 25 décembre ?"), {})
+    christmas = day_asked("25 décembre", dt.date.today())
+    assert f"Le {format_date(christmas)} : fermé (Noël)." in dispatcher.messages[0]["text"]
+
+
+async def test_the_day_is_remembered_while_the_city_is_asked(shop_database):
+    dispatcher = CollectingDispatcher()
+    events = await ActionStoreHours().run(dispatcher, tracker(None, "ouvert le 25/12 ?"), {})
+    (event,) = events
+    assert event["value"].startswith("hours_store ") and event["value"].endswith("-12-25")

@@ -1,0 +1,85 @@
+"""Stock actions: availability, nearest store, holds, alerts, parts. Thin adapters over
+`bot.stock_answers.StockDesk`."""
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import (ShopUnavailable, catalog, dispatch, in_shop, now_utc, settings,
+                            stock_ask)
+from bot.stock_answers import Reply, StockAsk, StockDesk
+
+
+async def answer(kind: str, ask: StockAsk) -> Reply:
+    config = settings()
+
+    def work(session) -> Reply:
+        desk = StockDesk(session, catalog.get(session), now_utc(), config.timezone,
+                         config.hold_hours)
+        return getattr(desk, f"answer_{kind}")(ask)
+
+    return await in_shop(work)
+
+
+class StockAction(Action, metaclass=abc.ABCMeta):
+    """Runs one `StockDesk.answer_<kind>` for the latest message."""
+
+    kind: str = ""
+
+    @abc.abstractmethod
+    def name(self) -> Text:
+        ...
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        try:
+            reply = await answer(self.kind, stock_ask(tracker))
+        except ShopUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        return dispatch(reply, dispatcher)
+
+
+class ActionCheckStock(StockAction):
+    kind = "stock"
+
+    def name(self) -> Text:
+        return "action_check_stock"
+
+
+class ActionNearestStore(StockAction):
+    kind = "nearest"
+
+    def name(self) -> Text:
+        return "action_nearest_store"
+
+
+class ActionHoldItem(StockAction):
+    kind = "hold"
+
+    def name(self) -> Text:
+        return "action_hold_item"
+
+
+class ActionCancelHold(StockAction):
+    kind = "cancel"
+
+    def name(self) -> Text:
+        return "action_cancel_hold"
+
+
+class ActionNotifyBackInStock(StockAction):
+    kind = "alert"
+
+    def name(self) -> Text:
+        return "action_notify_back_in_stock"
+
+
+class ActionParts(StockAction):
+    kind = "parts"
+
+    def name(self) -> Text:
+        return "action_parts"

@@ -99,8 +99,12 @@ def latest_metadata(tracker: Tracker) -> Dict[str, Any]:
 
 def stock_ask(tracker: Tracker) -> StockAsk:
     metadata = latest_metadata(tracker)
-    entities = {name: next(tracker.get_latest_entity_values(name), None) for name in ENTITY_FIELDS}
-    entities = {k: (str(v) if v is not None else None) for k, v in entities.items()}
+    entities = {}
+    for name in ENTITY_FIELDS:
+        # DIET may cut "hoka speedgoat 6" in pieces: keep every piece, in order.
+        values = [str(v) for v in tracker.get_latest_entity_values(name) if v is not None]
+        entities[name] = (" ".join(dict.fromkeys(values)) if name == "product" else values[0]) \
+            if values else None
     channel = metadata.get("comptoir_channel")
     return StockAsk(
         text=tracker.latest_message.get("text") or "",

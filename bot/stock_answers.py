@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 from zoneinfo import ZoneInfo
@@ -22,7 +23,8 @@ from bot.identities import identity_for
 from bot.models import ChatIdentity, ProductLink, Purchase, Store, Variant
 from bot.text import clip, format_date, format_time, normalise
 
-CONTEXT_SLOTS = ("stock_product", "stock_variant", "stock_store", "pending")
+CONTEXT_SLOTS = ("stock_product", "stock_variant", "stock_size", "stock_colour", "stock_store",
+                 "pending")
 MAX_BUTTONS = 10
 # Without a product entity, a message replaces the product in context only if it names
 # another one clearly (one rare word typed right, or several words).
@@ -130,6 +132,12 @@ class StockDesk:
         context = self._context_product(ask)
         if ask.product:
             result = self.index.search(ask.product)
+            if result.matches and not result.exact:
+                # The entity may be shorter than what was said ("pegasus 41" + "homme").
+                wider = self.index.search(self._strip_known_words(ask.text, None))
+                if wider.exact and (wider.matches[0] in result.matches
+                                    or wider.score >= result.score):
+                    result = wider
             if result.variant is not None:
                 ask.context["stock_variant"] = result.variant.sku
         else:
@@ -144,7 +152,8 @@ class StockDesk:
         if result.matches:
             reply.say("Plusieurs articles correspondent. Lequel voulez-vous ?",
                       [button(p.name, "check_stock", product=p.sku) for p in result.matches])
-            reply.slots.update(stock_product=None, stock_variant=None, pending=None)
+            reply.slots.update(stock_product=None, stock_variant=None, stock_size=None,
+                              stock_colour=None, pending=None)
             return None
         if context is not None and not ask.product:
             return context
@@ -156,18 +165,20 @@ class StockDesk:
         else:
             reply.say(f"Je ne trouve pas « {asked} » dans notre catalogue. Pouvez-vous me donner "
                       "la marque et le modèle, ou la référence inscrite sur l'étiquette ?")
-        reply.slots.update(stock_product=None, stock_variant=None, pending=None)
+        reply.slots.update(stock_product=None, stock_variant=None, stock_size=None,
+                              stock_colour=None, pending=None)
         return None
 
     def resolve_variant(self, ask: StockAsk, product: ProductInfo, reply: Reply
                         ) -> Optional[VariantInfo]:
+        size = colour = None
+        if ask.context.get("stock_product") == product.sku:  # what was already said
+            size, colour = ask.context.get("stock_size"), ask.context.get("stock_colour")
         known = self._context_variant(ask)
-        if known and known[0].id == product.id and not (ask.size or ask.colour):
+        if known and known[0].id == product.id:
             size, colour = known[1].size, known[1].colour
-            text_size, text_colour = read_variant(product, ask.text)
-            size, colour = text_size or size, text_colour or colour
-        else:
-            size, colour = read_variant(product, ask.text)
+        text_size, text_colour = read_variant(product, ask.text)
+        size, colour = text_size or size, text_colour or colour
         if ask.size:
             size = match_value(ask.size, product.sizes) or size
         if ask.colour:
@@ -179,7 +190,8 @@ class StockDesk:
         variant = product.variant(size, colour)
         if variant:
             return variant
-        reply.slots.update(stock_product=product.sku, stock_variant=None)
+        reply.slots.update(stock_product=product.sku, stock_variant=None, stock_size=size,
+                           stock_colour=colour)
         if size is None and len(product.sizes) > 1:
             reply.say(f"{product.name} : quelle taille vous faut-il ?",
                       [button(s, "inform", size=s) for s in product.sizes[:MAX_BUTTONS * 2]])
@@ -188,10 +200,6 @@ class StockDesk:
             reply.say(f"{product.name}{f' en {size}' if size else ''} : quelle couleur préférez-vous ?",
                       [button(c, "inform", colour=c) for c in product.colours[:MAX_BUTTONS]])
             reply.slots["pending"] = "colour"
-        if size is not None:
-            # Remember the size given so far through a variant of that size.
-            first = next((v for v in product.variants if v.size == size), None)
-            reply.slots["stock_variant"] = first.sku if first else None
         return None
 
     # Answers -------------------------------------------------------------------------
@@ -250,6 +258,7 @@ class StockDesk:
                         for pid, name in report.alternatives if pid in self.index.products]
         reply.say("\n".join(lines), buttons)
         reply.slots.update(stock_product=product.sku, stock_variant=variant.sku,
+                           stock_size=variant.size, stock_colour=variant.colour,
                            stock_store=report.store.code if report.store else None, pending=None)
         return reply
 
@@ -407,14 +416,19 @@ class StockDesk:
                 .order_by(Purchase.purchased_at.desc())).scalars().all()
             linked = set(self.session.execute(select(ProductLink.product_id)).scalars())
             machines = [pid for pid in dict.fromkeys(bought) if pid in linked]
+        candidates: List[ProductInfo] = []
         if not machines:
             result = self.index.search(ask.product or ask.text, limit=40)
             linked_ids = set(self.session.execute(select(ProductLink.product_id)).scalars())
-            machines = [p.id for p in result.matches if p.id in linked_ids][:1]
+            candidates = [p for p in result.matches if p.id in linked_ids]
+            if len(candidates) == 1 or (candidates and result.exact
+                                        and candidates[0] == result.matches[0]):
+                machines = [candidates[0].id]
         if not machines:
             reply.slots["pending"] = "parts_product"
             return reply.say("Pour quelle machine ? Donnez-moi sa marque et son modèle, "
-                             "par exemple « De'Longhi Magnifica S ».")
+                             "par exemple « De'Longhi Magnifica S ».",
+                             [button(p.name, "ask_parts", product=p.sku) for p in candidates[:6]])
         for machine_id in machines[:2]:
             links = self.session.execute(select(ProductLink).where(
                 ProductLink.product_id == machine_id)).scalars().all()
@@ -442,6 +456,8 @@ def parse_quantity(value: Optional[str]) -> Optional[int]:
         return 1
     words = {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6,
              "sept": 7, "huit": 8, "neuf": 9, "dix": 10}
+    if re.search(r"-\s*\d", str(value)):
+        return None  # "-3"
     key = normalise(str(value))
     if key in words:
         return words[key]

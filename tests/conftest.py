@@ -70,3 +70,35 @@ def trained_model() -> Path:
     from bot.training import ensure_model
 
     return ensure_model(PROJECT_ROOT / "models", progress=lambda text: print(text))
+
+
+@pytest.fixture
+def shop_url(seeded_sqlite_url, tmp_path) -> str:
+    """A private copy of the seeded demo shop, for tests that change it."""
+    import shutil
+
+    source = seeded_sqlite_url.split("///", 1)[1]
+    target = tmp_path / "private-shop.db"
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def shop(shop_url):
+    """A session factory on a private copy of the demo shop."""
+    from bot.db import make_session_factory
+
+    engine = make_engine(shop_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def shop_database(monkeypatch, shop_url):
+    """Point the action server's code (actions/) at a private copy of the demo shop."""
+    from actions import common
+
+    monkeypatch.setenv("DATABASE_URL", shop_url)
+    common.reset_caches()
+    yield shop_url
+    common.reset_caches()

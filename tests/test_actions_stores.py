@@ -18,12 +18,6 @@ def tracker(city=None, text="horaires"):
                                   "name": "ask_store_info"}}})
 
 
-@pytest.fixture
-def shop_database(monkeypatch, seeded_sqlite_url):
-    monkeypatch.setenv("DATABASE_URL", seeded_sqlite_url)
-    common.reset_caches()
-    yield
-    common.reset_caches()
 
 
 async def run(city):

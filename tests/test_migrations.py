@@ -103,3 +103,23 @@ def test_stock_can_never_hold_more_units_than_it_has(any_url):
         with engine.begin() as connection:
             connection.execute(insert(tables["stock"]), [row])
     engine.dispose()
+
+
+def test_upgrading_keeps_ledger_rows_and_its_append_only_guard(any_url):
+    migrate(any_url, "0001")
+    engine = make_engine(any_url)
+    ledger = Base.metadata.tables["consent_ledger"]
+    row = {k: v for k, v in _ledger_row().items()}
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO consent_ledger (customer_id, purpose, channel, old_state, new_state, "
+            "recorded_at, source_channel, wording_version) VALUES (:customer_id, :purpose, "
+            ":channel, :old_state, :new_state, :recorded_at, :source_channel, :wording_version)"),
+            row)
+    migrate(any_url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM consent_ledger")).scalar() == 1
+    with pytest.raises(DatabaseError, match="append-only"):
+        with engine.begin() as connection:
+            connection.execute(ledger.delete())
+    engine.dispose()

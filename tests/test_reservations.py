@@ -1,0 +1,129 @@
+"""Holds for pickup: never oversold, cancellable by their owner only, expiring."""
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import insert, select
+
+from bot.db import make_engine, make_session_factory, migrate
+from bot.models import Base, Reservation, Stock
+from bot.reservations import HoldRefused, cancel, expire_due, hold
+
+NOW = dt.datetime(2026, 3, 12, 10, 0)
+
+
+def tiny_shop(url, units=10):
+    """One store, one product, `units` on hand."""
+    migrate(url)
+    # 30 connections at once: real contention, within the server's connection limit.
+    engine = make_engine(url, pool_size=30, max_overflow=0, pool_timeout=60) \
+        if url.startswith("postgresql") \
+        else make_engine(url)
+    tables = Base.metadata.tables
+    with engine.begin() as connection:
+        connection.execute(insert(tables["stores"]), [
+            dict(id=1, code="WEB", kind="online", name="En ligne", address="", city="", postcode="",
+                 timezone="Europe/Paris"),
+            dict(id=2, code="LYS", kind="store", name="Lyon", address="", city="Lyon",
+                 postcode="69003", timezone="Europe/Paris")])
+        connection.execute(insert(tables["products"]), [dict(
+            id=1, sku="P1", name="Pegasus", brand="Nike", department="running",
+            category="chaussures", price_cents=14000, description="", active=True)])
+        connection.execute(insert(tables["variants"]), [dict(id=1, product_id=1, sku="P1-01",
+                                                             ean="3000000000017")])
+        connection.execute(insert(tables["stock"]), [
+            dict(variant_id=1, store_id=2, quantity=units, reserved=0, updated_at=NOW),
+            dict(variant_id=1, store_id=1, quantity=units, reserved=0, updated_at=NOW)])
+        connection.execute(insert(tables["chat_identities"]), [
+            dict(id=i, channel="web", external_id=f"s{i}", last_seen_at=NOW, created_at=NOW)
+            for i in range(1, 101)])
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('chat_identities', 'id'), 101)")
+    return engine
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'holds.db'}" if request.param == "sqlite" \
+        else request.getfixturevalue("postgres_url")
+    engine = tiny_shop(url)
+    yield engine
+    engine.dispose()
+
+
+def reserved(engine):
+    with engine.connect() as connection:
+        return connection.execute(select(Stock.reserved).where(Stock.store_id == 2)).scalar()
+
+
+def test_100_shoppers_racing_for_10_units_get_exactly_10_holds(engine):
+    factory = make_session_factory(engine)
+    start = threading.Barrier(100)
+    outcomes = []
+
+    def shopper(identity_id):
+        start.wait()
+        try:
+            with factory.begin() as session:
+                hold(session, 1, 2, 1, now=NOW, identity_id=identity_id)
+            outcomes.append("held")
+        except HoldRefused as refused:
+            outcomes.append(refused.reason)
+
+    threads = [threading.Thread(target=shopper, args=(i,)) for i in range(1, 101)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert outcomes.count("held") == 10
+    assert outcomes.count("unavailable") == 90
+    assert reserved(engine) == 10
+    with factory() as session:
+        codes = session.execute(select(Reservation.code)).scalars().all()
+    assert len(codes) == len(set(codes)) == 10
+
+
+def test_quantity_limits_and_online_location_are_refused(engine):
+    factory = make_session_factory(engine)
+    for quantity, store_id, reason in ((0, 2, "quantity"), (6, 2, "quantity"), (-1, 2, "quantity"),
+                                       (1, 1, "online"), (5, 2, None), (5, 2, None),
+                                       (1, 2, "unavailable")):
+        with factory.begin() as session:
+            if reason is None:
+                hold(session, 1, store_id, quantity, now=NOW, identity_id=1)
+                continue
+            with pytest.raises(HoldRefused) as refused:
+                hold(session, 1, store_id, quantity, now=NOW, identity_id=1)
+            assert refused.value.reason == reason
+    assert reserved(engine) == 10
+
+
+def test_only_the_owner_can_cancel_and_only_once(engine):
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        code = hold(session, 1, 2, 2, now=NOW, identity_id=1).code
+    with factory.begin() as session:
+        assert cancel(session, identity_id=2) == []
+        assert cancel(session, identity_id=2, code=code) == []
+    assert reserved(engine) == 2
+    with factory.begin() as session:
+        assert [r.code for r in cancel(session, identity_id=1, code=code.lower())] == [code]
+    with factory.begin() as session:
+        assert cancel(session, identity_id=1) == []
+    assert reserved(engine) == 0
+
+
+def test_holds_expire_by_themselves_and_free_the_stock_once(engine):
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        hold(session, 1, 2, 3, now=NOW, hours=48, identity_id=1)
+        hold(session, 1, 2, 1, now=NOW + dt.timedelta(hours=10), hours=48, identity_id=2)
+    assert expire_due(factory, NOW + dt.timedelta(hours=47)) == 0
+    assert expire_due(factory, NOW + dt.timedelta(hours=48)) == 1
+    assert expire_due(factory, NOW + dt.timedelta(hours=48)) == 0
+    assert reserved(engine) == 1
+    with factory() as session:
+        statuses = session.execute(select(Reservation.status).order_by(Reservation.id)).scalars().all()
+    assert statuses == ["expired", "active"]

@@ -1,0 +1,201 @@
+"""Stock conversations at the service level: what the shopper reads, checked against
+the database, turn after turn with the context the slots would carry."""
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from bot.catalog import CatalogIndex
+from bot.models import Reservation, Stock, Store
+from bot.stock_answers import CONTEXT_SLOTS, StockAsk, StockDesk, parse_quantity
+
+NOON = dt.datetime(2026, 3, 12, 11, 0, tzinfo=dt.timezone.utc)
+
+
+class Conversation:
+    def __init__(self, shop, sender="web-1", channel="web"):
+        self.shop = shop
+        self.sender = sender
+        self.channel = channel
+        self.context = {}
+        with shop() as session:
+            self.index = CatalogIndex.load(session)
+
+    def say(self, kind, text, **entities):
+        with self.shop.begin() as session:
+            desk = StockDesk(session, self.index, NOON)
+            ask = StockAsk(text=text, channel=self.channel, sender=self.sender,
+                           context=dict(self.context), **entities)
+            reply = getattr(desk, f"answer_{kind}")(ask)
+        self.context.update({k: v for k, v in reply.slots.items() if k in CONTEXT_SLOTS})
+        return reply
+
+    @staticmethod
+    def text(reply):
+        return "\n".join(m["text"] for m in reply.messages)
+
+
+def available(shop, sku, code):
+    with shop() as session:
+        row = session.execute(
+            select(Stock.quantity - Stock.reserved).join(Store, Store.id == Stock.store_id)
+            .where(Store.code == code, Stock.variant_id == _variant_id(session, sku))).first()
+    return row[0] if row else None
+
+
+def _variant_id(session, sku):
+    from bot.models import Variant
+
+    return session.execute(select(Variant.id).where(Variant.sku == sku)).scalar_one()
+
+
+def test_ambiguous_model_offers_buttons_then_asks_size_then_answers(shop):
+    chat = Conversation(shop)
+    first = chat.say("stock", "Vous avez les Pegasus 41 en 42 ?", product="Pegasus 41", size="42")
+    assert [b["title"] for b in first.messages[0]["buttons"]] == [
+        "Nike Pegasus 41 homme", "Nike Pegasus 41 femme"]
+    payload = first.messages[0]["buttons"][0]["payload"]
+    assert payload.startswith('/check_stock{"product":"P')
+
+    sku = chat.index.search("pegasus 41 homme").matches[0].sku
+    second = chat.say("stock", payload, product=sku)
+    assert "quelle taille" in Conversation.text(second)
+    assert [b["title"] for b in second.messages[0]["buttons"]][:3] == ["38", "39", "40"]
+    assert chat.context["pending"] == "size"
+
+    third = chat.say("stock", "en 42 noir a lyon part dieu", size="42", colour="noir",
+                     city="lyon part dieu")
+    text = Conversation.text(third)
+    assert text.startswith("Nike Pegasus 41 homme (42, noir) — 140 €")
+    assert "À Lyon Part-Dieu : en stock." in text  # 4 units, documented demo stock
+    assert chat.context["stock_store"] == "LYS-PDI"
+    assert "Le mettre de côté" in [b["title"] for b in third.messages[0]["buttons"]]
+
+
+def test_out_of_stock_here_points_to_the_nearest_store_with_distance_and_hours(shop):
+    chat = Conversation(shop)
+    reply = chat.say("stock", "pegasus 41 homme en 42 bleu à Lyon Part-Dieu")
+    text = Conversation.text(reply)
+    assert "À Lyon Part-Dieu : épuisé (retour prévu le mercredi 18 mars)." in text
+    assert "En ligne : épuisé." in text
+    assert "• Lyon Confluence (4 km) : en stock, " in text
+    assert "Dans le même esprit, disponibles :" in text
+    assert "Me prévenir de son retour" in [b["title"] for b in reply.messages[0]["buttons"]]
+
+
+def test_context_follows_the_conversation_and_a_new_product_replaces_it(shop):
+    chat = Conversation(shop)
+    chat.say("stock", "pegasus 41 homme 42 noir a lille")
+    assert "plus que 1" in Conversation.text(chat.say("stock", "et à Lille ?"))
+    assert "(42, bleu)" in Conversation.text(chat.say("stock", "et en bleu ?"))
+    vomero = chat.say("stock", "et les vomero 17 homme ?")
+    assert "Nike Vomero 17 homme : quelle taille" in Conversation.text(vomero)
+
+
+def test_hold_reserves_in_the_database_and_cancel_gives_it_back(shop):
+    chat = Conversation(shop)
+    chat.say("stock", "pegasus 41 homme 42 noir lyon part dieu")
+    sku = chat.context["stock_variant"]
+    before = available(shop, sku, "LYS-PDI")
+    held = Conversation.text(chat.say("hold", "mettez m'en 2 de côté", quantity="2"))
+    assert held.startswith("C'est fait : 2 × Nike Pegasus 41 homme (42, noir) vous attend à "
+                           "Lyon Part-Dieu jusqu'au samedi 14 mars à 12h.")
+    assert available(shop, sku, "LYS-PDI") == before - 2
+    with shop() as session:
+        code = session.execute(select(Reservation.code)).scalar_one()
+    assert f"Votre code de retrait : {code}." in held
+
+    stranger = Conversation(shop, sender="web-2")
+    assert "pas de réservation" in Conversation.text(stranger.say("cancel", "annulez", code=code))
+    cancelled = Conversation.text(chat.say("cancel", "annulez ma réservation"))
+    assert cancelled == (f"Votre réservation {code} (2 × Nike Pegasus 41 homme à Lyon Part-Dieu) "
+                         "est annulée.")
+    assert available(shop, sku, "LYS-PDI") == before
+
+
+def test_the_last_unit_cannot_be_held_twice(shop):
+    first, second = Conversation(shop, "web-a"), Conversation(shop, "web-b")
+    for chat in (first, second):
+        chat.say("stock", "pegasus 41 homme 42 noir a lille")  # 1 unit left
+    assert Conversation.text(first.say("hold", "gardez-le moi")).startswith("C'est fait")
+    refused = Conversation.text(second.say("hold", "gardez-le moi"))
+    assert refused.startswith("Désolé, Nike Pegasus 41 homme (42, noir) n'est plus disponible à "
+                              "Lille Centre.")
+    assert "Il reste du stock à : " in refused
+
+
+@pytest.mark.parametrize("quantity", ["0", "6", "1000000", "-3", "beaucoup"])
+def test_absurd_quantities_get_a_clear_answer(shop, quantity):
+    chat = Conversation(shop)
+    chat.say("stock", "pegasus 41 homme 42 noir lyon part dieu")
+    text = Conversation.text(chat.say("hold", f"j'en veux {quantity}", quantity=quantity))
+    assert "de 1 à 5 articles" in text
+
+
+def test_nearest_store_asks_where_then_uses_a_postcode(shop):
+    chat = Conversation(shop)
+    chat.say("stock", "pegasus 41 homme 42 bleu")
+    asked = Conversation.text(chat.say("nearest", "quel magasin près de chez moi l'a ?"))
+    assert asked.startswith("Où êtes-vous ?")
+    found = Conversation.text(chat.say("nearest", "69100", postcode="69100"))
+    assert found.splitlines()[0] == "Nike Pegasus 41 homme (42, bleu), près de Villeurbanne :"
+    assert found.splitlines()[1].startswith("• Lyon Confluence (7 km) : en stock")
+
+
+def test_nearest_store_from_a_shared_location(shop):
+    chat = Conversation(shop, channel="telegram")
+    reply = chat.say("nearest", "", metadata={"location": {"latitude": 50.63, "longitude": 3.06}})
+    assert Conversation.text(reply).splitlines()[1].startswith("• Lille Centre (1 km)")
+
+
+def test_a_misspelt_model_offers_the_close_products(shop):
+    chat = Conversation(shop)
+    reply = chat.say("stock", "vous avez la magnificat ?", product="magnificat")
+    assert "De'Longhi Magnifica S ECAM22.110" in [b["title"] for b in reply.messages[0]["buttons"]]
+
+
+def test_unknown_product_says_so_and_asks_for_brand_and_model(shop):
+    chat = Conversation(shop)
+    nothing = Conversation.text(chat.say("stock", "vous avez des zzzqqq ?", product="zzzqqq"))
+    assert nothing == ("Je ne trouve pas « zzzqqq » dans notre catalogue. Pouvez-vous me donner "
+                       "la marque et le modèle, ou la référence inscrite sur l'étiquette ?")
+
+
+def test_alert_needs_a_choice_and_email_needs_verification(shop):
+    chat = Conversation(shop)
+    chat.say("stock", "hoka speedgoat 6 femme 38 vert à lille")
+    offer = chat.say("alert", "prévenez-moi quand il revient")
+    assert "En choisissant « Ici »" in Conversation.text(offer)
+    assert [b["title"] for b in offer.messages[0]["buttons"]] == ["Ici", "Par e-mail", "Par SMS"]
+    email = Conversation.text(chat.say("alert", "par mail", alert_channel="email"))
+    assert "vérifier votre identité" in email
+    here = Conversation.text(chat.say("alert", "ici", alert_channel="ici"))
+    assert here.startswith("C'est noté : je vous préviens ici dès que Hoka Speedgoat 6 femme "
+                           "(38, vert) est de retour à Lille Centre")
+
+
+def test_parts_for_a_machine_named_in_the_message(shop):
+    chat = Conversation(shop)
+    text = Conversation.text(chat.say("parts", "il me faut des pieces pour ma magnifica s"))
+    assert text.startswith("Pour votre De'Longhi Magnifica S ECAM22.110 :")
+    assert "De'Longhi Filtre à eau DLSC002" in text and "Philips" not in text
+
+
+def test_parts_from_the_purchases_of_a_verified_customer(shop):
+    from bot.identities import identity_for
+    from bot.models import Customer
+
+    with shop.begin() as session:
+        sophie = session.execute(select(Customer).where(
+            Customer.email == "sophie.bernard@example.org")).scalar_one()
+        identity = identity_for(session, "web", "web-sophie")
+        identity.customer_id, identity.verified_at = sophie.id, NOON.replace(tzinfo=None)
+    text = Conversation.text(Conversation(shop, "web-sophie").say("parts", "des pièces pour ma machine"))
+    assert "Pour votre De'Longhi Magnifica S ECAM22.110 :" in text
+    unverified = Conversation(shop, "web-other").say("parts", "des pièces pour ma machine")
+    assert Conversation.text(unverified).startswith("Pour quelle machine ?")
+
+
+def test_quantities_in_words_and_digits():
+    assert [parse_quantity(v) for v in (None, "", "2", "deux", "une", "3 paires", "x")] == [
+        1, 1, 2, 2, 1, 3, None]

@@ -8,6 +8,7 @@ run: install ## install, migrate, seed, train if needed, start Rasa + actions + 
 	$(PY) -m bot up
 
 test: install ## install and run the whole test suite
+	@scripts/ensure-chromium
 	$(PY) -m pytest
 
 install: ## create .venv with Python 3.10 and install requirements.lock

@@ -46,3 +46,28 @@ def set_consent(session: Session, purpose: str, channel: str, granted: bool, *,
         source_conversation=source_conversation, wording_version=wording_version))
     session.flush()
     return True
+
+
+STOP_WORDING_VERSION = "stop-2025-01"
+
+
+def stop_chat(session: Session, channel: str, external_id: str) -> int:
+    """STOP from a chat: no more messages of any purpose to this chat, verified or not.
+
+    Records a refusal for every purpose on this chat's channel (for the chat identity,
+    and for the customer it is linked to if verified); returns the ledger entries added.
+    """
+    from bot.identities import identity_for
+
+    identity = identity_for(session, channel, external_id)
+    changed = 0
+    for purpose in CONSENT_PURPOSES:
+        changed += set_consent(session, purpose, channel, False, identity_id=identity.id,
+                               source_channel=channel, source_conversation=external_id,
+                               wording_version=STOP_WORDING_VERSION)
+        if identity.customer_id and identity.verified_at:
+            changed += set_consent(session, purpose, channel, False,
+                                   customer_id=identity.customer_id, source_channel=channel,
+                                   source_conversation=external_id,
+                                   wording_version=STOP_WORDING_VERSION)
+    return changed

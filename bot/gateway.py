@@ -23,9 +23,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from bot.db import make_engine, make_session_factory, ping, session_scope
-from bot.outbox import take_pending
+from bot.consent import stop_chat
+from bot.outbox import claim_for_channel, release, take_pending
 from bot.reservations import expire_due
 from bot.stock_import import StockUpdateError, apply_stock_updates
+from integrations.webchat import WebChat
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.settings import Settings
 
@@ -35,7 +37,10 @@ SETTINGS = web.AppKey("settings", Settings)
 RASA = web.AppKey("rasa", RasaClient)
 ENGINE = web.AppKey("engine", Engine)
 SESSIONS = web.AppKey("sessions", sessionmaker)
+TELEGRAM = web.AppKey("telegram", object)
+WEBCHAT = web.AppKey("webchat", object)
 HOLD_EXPIRY_INTERVAL = 60
+OUTBOX_INTERVAL = 2
 
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
@@ -208,11 +213,43 @@ async def health(request: web.Request) -> web.Response:
                              status=200 if all_up else 503)
 
 
-async def index(request: web.Request) -> web.Response:
-    return web.json_response({
-        "service": "Comptoir",
-        "endpoints": {"health": "/health", "rest": "/webhooks/rest/webhook"},
-    })
+def transcript(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """What the customer saw, from tracker events: their words and the bot's answers.
+
+    A tapped button was sent as its payload; the button's title is shown instead.
+    """
+    shown: List[Dict[str, Any]] = []
+    titles: Dict[str, str] = {}
+    for event in events:
+        if event.get("event") == "user":
+            text = event.get("text") or ""
+            if text.startswith("/"):
+                if text not in titles:
+                    continue  # /greet sent by the widget itself, /start...
+                text = titles[text]
+            shown.append({"sender": "user", "text": text})
+        elif event.get("event") == "bot":
+            data = event.get("data") or {}
+            buttons = data.get("buttons") or []
+            titles = {b.get("payload"): b.get("title") for b in buttons if b.get("payload")}
+            shown.append({"sender": "bot", "text": event.get("text") or "",
+                          "buttons": buttons, "image": data.get("image")})
+    return shown[-200:]
+
+
+async def history(app: web.Application, sender: str) -> List[Dict[str, Any]]:
+    try:
+        return transcript(await app[RASA].tracker_events(sender))
+    except RasaUnavailable:
+        return []
+
+
+async def stop_chat_consents(app: web.Application, channel: str, external_id: str) -> None:
+    def stop() -> None:
+        with session_scope(app[SESSIONS]) as session:
+            stop_chat(session, channel, external_id)
+
+    await asyncio.to_thread(stop)
 
 
 @web.middleware
@@ -241,6 +278,71 @@ def _resources(settings: Settings):
         engine.dispose()
 
     return context
+
+
+def _channels(settings: Settings):
+    """Telegram (when a token is set) and the web chat, both through `converse`."""
+    async def context(app: web.Application):
+        async def channel_converse(sender, message, metadata, channel):
+            return await converse(app, sender, message, metadata, channel)
+
+        telegram = None
+        if settings.telegram_token:
+            from integrations.telegram import TelegramChannel
+
+            telegram = TelegramChannel(
+                settings, channel_converse,
+                lambda sender: stop_chat_consents(app, "telegram", sender))
+            app[TELEGRAM] = telegram
+            try:
+                await telegram.start()
+            except Exception as error:  # Telegram unreachable: the rest of the shop still runs
+                logger.error("telegram channel not started: %s", type(error).__name__)
+                telegram = None
+        pusher = asyncio.create_task(_push_outbox(app, telegram))
+        yield
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher
+        if telegram is not None:
+            await telegram.stop()
+
+    return context
+
+
+async def _push_outbox(app: web.Application, telegram) -> None:
+    """Deliver queued messages (alerts...) to chats that can receive a push."""
+    webchat = app[WEBCHAT]
+    while True:
+        await asyncio.sleep(OUTBOX_INTERVAL)
+        for channel, channel_push in (("telegram", telegram.push if telegram else None),
+                                      ("web", webchat.push)):
+            if channel_push is None:
+                continue
+            try:
+                claimed = await asyncio.to_thread(_claim, app, channel)
+                for message_id, external_id, text in claimed:
+                    if not await channel_push(external_id, text):
+                        await asyncio.to_thread(_release, app, message_id)
+            except SQLAlchemyError as error:
+                logger.warning("outbox push skipped: %s", type(error).__name__)
+
+
+def _claim(app: web.Application, channel: str):
+    with session_scope(app[SESSIONS]) as session:
+        return claim_for_channel(session, channel)
+
+
+def _release(app: web.Application, message_id: int) -> None:
+    with session_scope(app[SESSIONS]) as session:
+        release(session, message_id)
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    channel = request.app.get(TELEGRAM)
+    if channel is None:
+        raise web.HTTPNotFound()
+    return await channel.webhook(request)
 
 
 async def _scheduler(app: web.Application):
@@ -288,7 +390,6 @@ async def stock_update(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
     app.router.add_get("/health", health)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
     app.router.add_post("/api/stock", stock_update)
@@ -299,7 +400,17 @@ def init_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(_scheduler)
+    app.cleanup_ctx.append(_channels(settings))
     setup_routes(app)
+    if settings.telegram_webhook_url:
+        app.router.add_post("/webhooks/telegram", telegram_webhook)
+
+    async def channel_converse(sender, message, metadata, channel):
+        return await converse(app, sender, message, metadata, channel)
+
+    webchat = WebChat(settings, channel_converse, lambda sender: history(app, sender))
+    webchat.attach(app)
+    app[WEBCHAT] = webchat
     return app
 
 

@@ -26,3 +26,27 @@ def take_pending(session: Session, channel: str, external_id: str) -> List[str]:
         if claimed == 1:
             texts.append(row.text)
     return texts
+
+
+def claim_for_channel(session: Session, channel: str, limit: int = 100) -> List[tuple]:
+    """Claim pending messages of a push channel: (id, external_id, text) each, once."""
+    rows = session.execute(
+        select(OutboundMessage.id, ChatIdentity.external_id, OutboundMessage.text)
+        .join(ChatIdentity, ChatIdentity.id == OutboundMessage.identity_id)
+        .where(ChatIdentity.channel == channel, OutboundMessage.delivered_at.is_(None))
+        .order_by(OutboundMessage.id).limit(limit)).all()
+    claimed = []
+    for row in rows:
+        done = session.execute(
+            update(OutboundMessage).where(OutboundMessage.id == row.id,
+                                          OutboundMessage.delivered_at.is_(None))
+            .values(delivered_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+        if done == 1:
+            claimed.append((row.id, row.external_id, row.text))
+    return claimed
+
+
+def release(session: Session, message_id: int) -> None:
+    """A claimed message could not be sent: put it back for the next round."""
+    session.execute(update(OutboundMessage).where(OutboundMessage.id == message_id)
+                    .values(delivered_at=None).execution_options(synchronize_session=False))

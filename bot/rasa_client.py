@@ -59,3 +59,18 @@ class RasaClient:
                 return response.status == 200
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return False
+
+    async def tracker_events(self, sender: str) -> List[Dict[str, Any]]:
+        """All events of a conversation (Rasa's HTTP API, with the token)."""
+        from urllib.parse import quote
+
+        try:
+            async with self._session.get(
+                    f"{self._rasa_url}/conversations/{quote(sender, safe='')}/tracker",
+                    params={"token": self._token, "include_events": "ALL"},
+                    timeout=aiohttp.ClientTimeout(total=10)) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"rasa tracker HTTP {response.status}")
+                return (await response.json()).get("events") or []
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+            raise RasaUnavailable(type(error).__name__) from error

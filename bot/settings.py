@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,11 @@ class Settings:
     models_dir: Path
     hold_hours: int
     stock_api_token: Optional[str]
+    telegram_token: Optional[str]
+    telegram_api_url: str
+    telegram_webhook_url: Optional[str]
+    telegram_webhook_secret: Optional[str]
+    webchat_origins: Tuple[str, ...]
 
     @property
     def rasa_url(self) -> str:
@@ -157,6 +163,22 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if stock_api_token is not None and len(stock_api_token) < 16:
         raise SettingsError("STOCK_API_TOKEN must be at least 16 characters long")
 
+    telegram_token = env.get("TELEGRAM_BOT_TOKEN", "").strip() or None
+    if telegram_token is not None and not re.fullmatch(r"\d+:[A-Za-z0-9_-]{20,}", telegram_token):
+        raise SettingsError("TELEGRAM_BOT_TOKEN must look like 123456:ABC-DEF... (from @BotFather)")
+    telegram_api_url = (env.get("TELEGRAM_API_URL", "").strip() or "https://api.telegram.org").rstrip("/")
+    if urlsplit(telegram_api_url).scheme not in ("http", "https"):
+        raise SettingsError("TELEGRAM_API_URL must be an http(s) URL")
+    webhook_url = env.get("TELEGRAM_WEBHOOK_URL", "").strip() or None
+    if webhook_url is not None and urlsplit(webhook_url).scheme != "https" \
+            and urlsplit(webhook_url).hostname not in ("127.0.0.1", "localhost"):
+        raise SettingsError("TELEGRAM_WEBHOOK_URL must be an https:// URL")
+    webhook_secret = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip() or None
+    if webhook_url and webhook_secret is None:
+        webhook_secret = _secret_file(var_dir / "telegram_webhook_secret")
+    if webhook_secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", webhook_secret):
+        raise SettingsError("TELEGRAM_WEBHOOK_SECRET must be 16 to 256 characters of A-Z, a-z, 0-9, _ or -")
+
     lock_store_url = env.get("LOCK_STORE_URL", "").strip() or None
     if lock_store_url and urlsplit(lock_store_url).scheme not in ("redis", "rediss"):
         raise SettingsError(f"LOCK_STORE_URL must be a redis:// URL, got {lock_store_url.split(':')[0]!r}")
@@ -173,10 +195,21 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     except Exception:
         raise SettingsError(f"SHOP_TIMEZONE must be an IANA time zone, got {timezone!r}") from None
 
+    gateway_port = _port(env, "GATEWAY_PORT", 8080)
+    origins = env.get("WEBCHAT_ORIGINS", "").strip()
+    if origins:
+        webchat_origins = tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip())
+        for origin in webchat_origins:
+            if urlsplit(origin).scheme not in ("http", "https") or not urlsplit(origin).netloc:
+                raise SettingsError(f"WEBCHAT_ORIGINS must list origins like https://shop.example, got {origin!r}")
+    else:
+        webchat_origins = (f"http://{_url_host(gateway_host)}:{gateway_port}",
+                           f"http://localhost:{gateway_port}")
+
     return Settings(
         var_dir=var_dir,
         gateway_host=gateway_host,
-        gateway_port=_port(env, "GATEWAY_PORT", 8080),
+        gateway_port=gateway_port,
         gateway_rest_token=rest_token,
         rasa_host=_host(env, "RASA_HOST", "127.0.0.1"),
         rasa_port=_port(env, "RASA_PORT", 5005),
@@ -192,4 +225,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         models_dir=models_dir,
         hold_hours=_int(env, "HOLD_HOURS", 48, 1, 24 * 30),
         stock_api_token=stock_api_token,
+        telegram_token=telegram_token,
+        telegram_api_url=telegram_api_url,
+        telegram_webhook_url=webhook_url,
+        telegram_webhook_secret=webhook_secret,
+        webchat_origins=webchat_origins,
     )

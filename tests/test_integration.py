@@ -3,6 +3,7 @@
 This is what `make run` starts. Ports are free ones and data lives in a temporary
 folder, so it runs beside a developer's own instance.
 """
+import asyncio
 import json
 import os
 import re
@@ -20,19 +21,20 @@ import pytest
 from bot.gateway import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
 from bot.settings import PROJECT_ROOT
 from tests.conftest import free_port
+from tests.fake_telegram import FakeBotAPI
 
 pytestmark = pytest.mark.slow
 STOCK_TOKEN = "integration-stock-token"
 
 
 class Stack:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, extra_env=None):
         self.ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_port(),
                       "ACTION_PORT": free_port()}
         self.env = {**os.environ, **{k: str(v) for k, v in self.ports.items()},
                     "COMPTOIR_VAR_DIR": str(tmp_path / "var"),
                     "COMPTOIR_MODELS_DIR": str(PROJECT_ROOT / "models"),
-                    "STOCK_API_TOKEN": STOCK_TOKEN}
+                    "STOCK_API_TOKEN": STOCK_TOKEN, **(extra_env or {})}
         for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "RASA_TOKEN"):
             self.env.pop(name, None)
         self.url = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
@@ -112,9 +114,21 @@ def alive(pid):
     return True
 
 
+TELEGRAM_TOKEN = "123456:TEST-token-for-the-fake-bot-api"
+TELEGRAM_USER = 777001
+
+
 @pytest.fixture(scope="module")
-def stack(trained_model, tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("stack"))
+def telegram():
+    server = FakeBotAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(trained_model, tmp_path_factory, telegram):
+    stack = Stack(tmp_path_factory.mktemp("stack"), {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+                                                     "TELEGRAM_API_URL": telegram.url})
     try:
         stack.wait_for_line(r"Comptoir is ready")
         yield stack
@@ -200,6 +214,142 @@ def test_back_in_stock_alert_is_delivered_once_after_a_stock_update(stack):
     next_turn = texts(stack.say("shopper-4", "merci"))
     assert "Bonne nouvelle : Hoka Speedgoat 6 femme (38, vert) est de retour en stock à Lille Centre" in next_turn
     assert "Bonne nouvelle" not in texts(stack.say("shopper-4", "merci"))
+
+
+def sent_to(telegram, user, method="sendMessage"):
+    return lambda c: c["method"] == method and int(c.get("chat_id", 0)) == user
+
+
+def test_telegram_conversation_with_buttons_and_location(stack, telegram):
+    user = TELEGRAM_USER
+    telegram.push(telegram.user_message(user, "/start"))
+    greeting = telegram.wait_for(sent_to(telegram, user))[-1]
+    assert greeting["text"].startswith("Bonjour et bienvenue")
+    keyboard = greeting["reply_markup"]["inline_keyboard"]
+    assert ["Vérifier un stock"] in [[b["text"] for b in row] for row in keyboard]
+    hours = next(b for row in keyboard for b in row if b["text"] == "Horaires d'un magasin")
+
+    before = len(telegram.calls)
+    telegram.push(telegram.button_tap(user, hours["callback_data"]))
+    telegram.wait_for(lambda c: c["method"] == "answerCallbackQuery")
+    asked = telegram.wait_for(lambda c: telegram.calls.index(c) >= before
+                              and sent_to(telegram, user)(c))[-1]
+    assert asked["text"].startswith("Pour quel magasin ?")
+
+    before = len(telegram.calls)
+    telegram.push(telegram.user_message(user, "vous avez la tondeuse bosch rotak ?"))
+    telegram.wait_for(lambda c: telegram.calls.index(c) >= before and sent_to(telegram, user)(c))
+    before = len(telegram.calls)
+    telegram.push(telegram.user_message(user, location={"latitude": 45.77, "longitude": 4.89}))
+    near = telegram.wait_for(lambda c: telegram.calls.index(c) >= before
+                             and sent_to(telegram, user)(c))[-1]
+    assert "près de votre position" in near["text"]
+
+
+def test_telegram_survives_a_bad_update_and_receives_pushed_alerts(stack, telegram):
+    user = TELEGRAM_USER + 1
+    telegram.push({"edited_message": {"message_id": 5, "date": 0, "chat": {"id": user, "type": "private"}}})
+    telegram.push(telegram.user_message(user, "hoka speedgoat 6 femme en 40 vert à lille"))
+    telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "Speedgoat" in c["text"])
+    telegram.push(telegram.user_message(user, "prévenez-moi quand il revient"))
+    offer = telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "reply_markup" in c
+                              and "Ici" in str(c["reply_markup"]))[-1]
+    here = next(b for row in offer["reply_markup"]["inline_keyboard"] for b in row if b["text"] == "Ici")
+    telegram.push(telegram.button_tap(user, here["callback_data"]))
+    telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "je vous préviens ici" in c["text"])
+    status, body = stack.post("/api/stock", {"updates": [{"sku": "P000022-05", "store": "LIL-CTR",
+                                                          "quantity": 2}]},
+                              {"Authorization": f"Bearer {STOCK_TOKEN}"})
+    assert (status, body["alerts_queued"]) == (200, 1)
+    # Pushed by the gateway without waiting for the customer to write again.
+    (alert,) = telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "Bonne nouvelle" in c["text"])
+    assert "Hoka Speedgoat 6 femme (40, vert) est de retour en stock à Lille Centre" in alert["text"]
+
+
+async def test_a_rasa_socketio_client_holds_a_conversation(stack):
+    import socketio
+
+    events = asyncio.Queue()
+    client = socketio.AsyncClient(reconnection=False)
+    for name in ("session_confirm", "bot_uttered", "history"):
+        client.on(name, lambda data, name=name: events.put_nowait((name, data)))
+    # Polling: python-engineio's websocket client needs aiohttp >= 3.10, Rasa pins 3.9.
+    await client.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
+    await client.emit("session_request", {"session_id": "short"})
+    name, session_id = await asyncio.wait_for(events.get(), 10)
+    assert name == "session_confirm" and len(session_id) >= 32 and session_id != "short"
+    await client.emit("user_uttered", {"message": "bonjour", "session_id": session_id})
+    name, greeting = await asyncio.wait_for(events.get(), 30)
+    assert name == "bot_uttered" and greeting["text"].startswith("Bonjour et bienvenue")
+    assert {"content_type": "text", "title": "Vérifier un stock",
+            "payload": "/check_stock"} in greeting["quick_replies"]
+    # A plain disconnect() waits out the open long-poll (about 30 s); the server notices anyway.
+    await client.eio.disconnect(abort=True)
+
+    again = socketio.AsyncClient(reconnection=False)
+    again.on("session_confirm", lambda data: events.put_nowait(("session_confirm", data)))
+    again.on("history", lambda data: events.put_nowait(("history", data)))
+    await again.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
+    await again.emit("session_request", {"session_id": session_id})
+    assert await asyncio.wait_for(events.get(), 10) == ("session_confirm", session_id)
+    await again.emit("history_request", {})
+    name, history = await asyncio.wait_for(events.get(), 10)
+    assert [m["sender"] for m in history] == ["user", "bot"]
+    assert history[0]["text"] == "bonjour"
+    await again.eio.disconnect(abort=True)
+
+
+async def test_socketio_refuses_a_foreign_origin(stack):
+    import socketio
+
+    client = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(stack.url, transports=["polling"],
+                             headers={"Origin": "https://evil.example"})
+
+
+def test_the_web_widget_in_a_real_browser(stack):
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is not installed (scripts/ensure-chromium); browser test skipped")
+    from playwright.sync_api import sync_playwright
+
+    shots = PROJECT_ROOT / "results"
+    shots.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(stack.url + "/")
+        bot = page.locator(".cpt-bot")
+        bot.first.wait_for(timeout=30000)  # the widget greets a new visitor
+        assert "Bonjour et bienvenue" in bot.first.inner_text()
+
+        page.get_by_label("Votre message").fill("bonjour")
+        page.get_by_role("button", name="Envoyer").click()
+        bot.nth(1).wait_for(timeout=30000)
+        page.get_by_role("button", name="Horaires d'un magasin").click()
+        bot.nth(2).wait_for(timeout=30000)
+        assert bot.nth(2).inner_text().endswith("Pour quel magasin ? Indiquez-moi la ville, par exemple Lille ou Lyon.")
+        assert page.locator(".cpt-user").nth(1).inner_text().endswith("Horaires d'un magasin")
+
+        attack = "<img src=x onerror=alert(1)>"
+        page.get_by_label("Votre message").fill(attack)
+        page.keyboard.press("Enter")
+        bot.nth(3).wait_for(timeout=30000)
+        assert page.locator(".cpt-user").nth(2).inner_text().endswith(attack)
+        assert page.locator(".cpt-log img").count() == 0
+        count = page.locator(".cpt-msg").count()
+
+        page.reload()
+        page.locator(".cpt-msg").nth(count - 1).wait_for(timeout=30000)
+        assert page.locator(".cpt-msg").count() == count
+        assert page.locator(".cpt-user").nth(2).inner_text().endswith(attack)
+        page.screenshot(path=str(shots / "webchat.png"), full_page=True)
+        assert dialogs == []
+        browser.close()
 
 
 def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):

@@ -1,0 +1,215 @@
+"""Telegram channel: python-telegram-bot hosted in the gateway's event loop.
+
+Long polling by default (no public URL needed); webhook mode when TELEGRAM_WEBHOOK_URL
+is set, with Telegram's secret token checked on every call. Rasa's buttons become
+inline keyboards, a tap sends the button's payload, a shared location travels as
+metadata, images go out as photos, long texts are split at Telegram's limit.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from aiohttp import web
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes,
+                          MessageHandler, filters)
+
+from bot.ratelimit import RateLimiter
+from bot.settings import Settings
+
+logger = logging.getLogger("comptoir.telegram")
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_LIMIT = 64
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+Converse = Callable[..., Awaitable[List[Dict[str, Any]]]]
+Stop = Callable[[str], Awaitable[None]]
+
+STOP_REPLY = ("C'est noté : nous ne vous enverrons plus aucun message ici, sauf pour répondre "
+              "à vos questions. Écrivez /start si vous changez d'avis.")
+SLOW_DOWN = "Vous écrivez un peu vite pour moi : je vous réponds dans un instant."
+
+
+def sender_id(user_id: int) -> str:
+    return f"telegram:{user_id}"
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> List[str]:
+    """Split at paragraph, then line, then word boundaries, never above `limit`."""
+    parts: List[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = max(rest.rfind("\n\n", 0, limit), rest.rfind("\n", 0, limit), rest.rfind(" ", 0, limit))
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+class TelegramChannel:
+    def __init__(self, settings: Settings, converse: Converse, stop: Stop) -> None:
+        self.settings = settings
+        self.converse = converse
+        self.stop_chat = stop
+        self.webhook_mode = settings.telegram_webhook_url is not None
+        api = settings.telegram_api_url
+        builder = (Application.builder().token(settings.telegram_token)
+                   .base_url(f"{api}/bot").base_file_url(f"{api}/file/bot")
+                   .concurrent_updates(64))  # one slow chat never holds the others
+        if self.webhook_mode:
+            builder = builder.updater(None)
+        self.application = builder.build()
+        self.limiter = RateLimiter(rate=0.5, burst=6)
+        self._locks: Dict[int, asyncio.Lock] = {}
+        self._payloads: "OrderedDict[str, str]" = OrderedDict()
+        app = self.application
+        app.add_handler(CommandHandler("start", self.on_start))
+        app.add_handler(CommandHandler("aide", self.on_help))
+        app.add_handler(CommandHandler("stop", self.on_stop))
+        app.add_handler(MessageHandler(filters.LOCATION, self.on_location))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_error_handler(self.on_error)
+
+    # Lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.application.start()
+        if self.webhook_mode:
+            await self.application.bot.set_webhook(
+                self.settings.telegram_webhook_url, secret_token=self.settings.telegram_webhook_secret,
+                allowed_updates=["message", "callback_query"])
+        else:
+            await self.application.updater.start_polling(
+                allowed_updates=["message", "callback_query"], timeout=10)
+        logger.info("telegram channel started (%s)", "webhook" if self.webhook_mode else "polling")
+
+    async def stop(self) -> None:
+        if not self.webhook_mode and self.application.updater.running:
+            await self.application.updater.stop()
+        await self.application.stop()
+        await self.application.shutdown()
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """POST /webhooks/telegram: only Telegram, which knows the secret, gets in."""
+        supplied = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(supplied.encode(), self.settings.telegram_webhook_secret.encode()):
+            return web.json_response({"error": "forbidden"}, status=403)
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except Exception:
+            return web.json_response({"error": "invalid update"}, status=400)
+        await self.application.update_queue.put(update)
+        return web.json_response({"ok": True})
+
+    # Incoming ----------------------------------------------------------------------
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start: the greeting, which says what the bot can do."""
+        await self.turn(update, "/greet")
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/aide: what the bot can do."""
+        await self.turn(update, "/help")
+
+    async def on_stop(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/stop: withdraw consent to any message on Telegram (works unverified)."""
+        await self.stop_chat(sender_id(update.effective_user.id))
+        await self.application.bot.send_message(update.effective_chat.id, STOP_REPLY)
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A text message: one turn through Rasa."""
+        await self.turn(update, update.effective_message.text or "")
+
+    async def on_location(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A shared location: the nearest-store question, with the position as metadata."""
+        location = update.effective_message.location
+        await self.turn(update, "/ask_nearest_store", {"location": {
+            "latitude": location.latitude, "longitude": location.longitude}})
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A tap on an inline button: its payload goes to Rasa as the message."""
+        query = update.callback_query
+        await query.answer()
+        payload = self._payloads.get(query.data or "", query.data or "")
+        await self.turn(update, payload)
+
+    async def turn(self, update: Update, message: str, metadata: Optional[dict] = None) -> None:
+        chat_id = update.effective_chat.id
+        user_id = update.effective_user.id
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        async with lock:  # a chat's messages are answered in order
+            wait = self.limiter.wait(str(chat_id))
+            if wait > 0:
+                if wait > 10:
+                    return  # a flood: drop rather than queue for minutes
+                await asyncio.sleep(wait)
+            replies = await self.converse(sender_id(user_id), message, metadata, "telegram")
+            await self.send_replies(chat_id, replies)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An error in one update is logged (ids only) and never stops the bot."""
+        update_id = getattr(update, "update_id", None)
+        logger.error("telegram update %s failed: %s", update_id, type(context.error).__name__,
+                     exc_info=context.error)
+
+    # Outgoing ----------------------------------------------------------------------
+    def _callback_data(self, payload: str) -> str:
+        if len(payload.encode()) <= CALLBACK_LIMIT:
+            return payload
+        key = "p:" + hashlib.sha256(payload.encode()).hexdigest()[:24]
+        self._payloads[key] = payload
+        while len(self._payloads) > 10_000:
+            self._payloads.popitem(last=False)
+        return key
+
+    def keyboard(self, buttons: List[Dict[str, str]]) -> Optional[InlineKeyboardMarkup]:
+        if not buttons:
+            return None
+        items = [InlineKeyboardButton(b["title"][:64], callback_data=self._callback_data(b["payload"]))
+                 for b in buttons if b.get("title") and b.get("payload")]
+        per_row = 4 if all(len(b.text) <= 6 for b in items) else 1  # sizes side by side
+        return InlineKeyboardMarkup([items[i:i + per_row] for i in range(0, len(items), per_row)])
+
+    async def send_replies(self, chat_id: int, replies: List[Dict[str, Any]]) -> None:
+        bot = self.application.bot
+        for reply in replies:
+            text = (reply.get("text") or "").strip()
+            markup = self.keyboard(reply.get("buttons") or [])
+            try:
+                if reply.get("image"):
+                    caption = text if len(text) <= CAPTION_LIMIT else None
+                    await bot.send_photo(chat_id, reply["image"], caption=caption,
+                                         reply_markup=markup if caption is not None else None)
+                    if caption is not None:
+                        continue
+                chunks = split_text(text) if text else []
+                for index, chunk in enumerate(chunks):
+                    last = index == len(chunks) - 1
+                    await bot.send_message(chat_id, chunk, reply_markup=markup if last else None)
+            except TelegramError as error:
+                logger.warning("telegram send to chat failed: %s", type(error).__name__)
+
+    async def push(self, external_id: str, text: str) -> bool:
+        """Deliver an outbox message (back-in-stock alert...) to a Telegram chat."""
+        try:
+            chat_id = int(external_id.split(":", 1)[1])
+        except (IndexError, ValueError):
+            return False
+        try:
+            for chunk in split_text(text):
+                await self.application.bot.send_message(chat_id, chunk)
+        except TelegramError as error:
+            logger.warning("telegram push failed: %s", type(error).__name__)
+            return False
+        return True

@@ -1,0 +1,149 @@
+"""Web chat: a socket.io endpoint speaking Rasa's `socketio` channel protocol.
+
+Events as in Rasa (`session_request` -> `session_confirm`, `user_uttered` ->
+`bot_uttered`), so rasa-webchat and Rasa's chat widget connect unchanged; plus
+`history_request` -> `history` for Comptoir's own widget, rebuilt from the Rasa
+tracker so a reload or a dropped connection loses nothing.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+import socketio
+from aiohttp import web
+
+from bot.ratelimit import RateLimiter
+from bot.settings import Settings
+
+logger = logging.getLogger("comptoir.webchat")
+STATIC = Path(__file__).parent / "static"
+SESSION_RE = re.compile(r"^(?:[0-9a-f]{32}|[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}|[A-Za-z0-9_-]{32,64})$")
+MAX_EVENT_BYTES = 64 * 1024
+
+Converse = Callable[..., Awaitable[List[Dict[str, Any]]]]
+History = Callable[[str], Awaitable[List[Dict[str, Any]]]]
+
+
+def valid_session_id(value: Any) -> Optional[str]:
+    """A session id is a long random value: anything else is replaced by a new one."""
+    return value if isinstance(value, str) and SESSION_RE.match(value) else None
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def to_socketio(reply: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """A REST-style reply as Rasa's SocketIOOutput would emit it."""
+    out: List[Dict[str, Any]] = []
+    if reply.get("image"):
+        out.append({"attachment": {"type": "image", "payload": {"src": reply["image"]}}})
+    text = (reply.get("text") or "").strip()
+    if text and reply.get("buttons"):
+        out.append({"text": text, "quick_replies": [
+            {"content_type": "text", "title": b["title"], "payload": b["payload"]}
+            for b in reply["buttons"]]})
+    elif text:
+        out.append({"text": text})
+    if reply.get("custom"):
+        out.append(reply["custom"])
+    return out
+
+
+def _safe_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
+    """From the browser only a shared location is taken; the channel is ours to say."""
+    custom = data.get("customData")
+    if isinstance(custom, dict) and isinstance(custom.get("location"), dict):
+        return {"location": custom["location"]}
+    return {}
+
+
+class WebChat:
+    def __init__(self, settings: Settings, converse: Converse, history: History) -> None:
+        self.converse = converse
+        self.history = history
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp", cors_allowed_origins=list(settings.webchat_origins),
+            max_http_buffer_size=MAX_EVENT_BYTES, logger=False, engineio_logger=False)
+        self.limiter = RateLimiter(rate=1.0, burst=5)
+        self._locks: Dict[str, asyncio.Lock] = {}
+        self.connected: Dict[str, int] = {}  # session id -> open sockets
+        self.sio.on("session_request", self.on_session_request)
+        self.sio.on("user_uttered", self.on_user_uttered)
+        self.sio.on("history_request", self.on_history_request)
+        self.sio.on("disconnect", self.on_disconnect)
+
+    def attach(self, app: web.Application) -> None:
+        self.sio.attach(app, socketio_path="socket.io")
+        app.router.add_get("/webchat/widget.js", self.widget)
+        app.router.add_get("/", self.demo_page)
+        app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
+
+    async def widget(self, request: web.Request) -> web.Response:
+        return web.FileResponse(STATIC / "widget.js", headers={
+            "Content-Type": "application/javascript; charset=utf-8", "Cache-Control": "no-cache"})
+
+    async def demo_page(self, request: web.Request) -> web.Response:
+        return web.FileResponse(STATIC / "demo.html", headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' https: data:; "
+                                       "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:"})
+
+    async def on_session_request(self, sid: str, data: Any = None) -> None:
+        wanted = valid_session_id((data or {}).get("session_id") if isinstance(data, dict) else None)
+        session_id = wanted or new_session_id()
+        await self.sio.save_session(sid, {"session_id": session_id})
+        await self.sio.enter_room(sid, session_id)
+        self.connected[session_id] = self.connected.get(session_id, 0) + 1
+        await self.sio.emit("session_confirm", session_id, to=sid)
+
+    async def on_disconnect(self, sid: str) -> None:
+        try:
+            session_id = (await self.sio.get_session(sid)).get("session_id")
+        except KeyError:
+            return
+        if session_id and self.connected.get(session_id, 0) > 1:
+            self.connected[session_id] -= 1
+        else:
+            self.connected.pop(session_id, None)
+
+    async def _session_id(self, sid: str) -> Optional[str]:
+        try:
+            return (await self.sio.get_session(sid)).get("session_id")
+        except KeyError:
+            return None
+
+    async def on_user_uttered(self, sid: str, data: Any = None) -> None:
+        session_id = await self._session_id(sid)
+        if session_id is None or not isinstance(data, dict):
+            return  # Rasa's protocol: a session first
+        message = data.get("message")
+        if not isinstance(message, str):
+            message = ""
+        lock = self._locks.setdefault(session_id, asyncio.Lock())
+        async with lock:  # one session's messages in order; other sessions run freely
+            wait = self.limiter.wait(session_id)
+            if wait > 0:
+                await asyncio.sleep(min(wait, 30))  # a flood is slowed down, not lost
+            replies = await self.converse(session_id, message, _safe_metadata(data), "web")
+            for reply in replies:
+                for event in to_socketio(reply):
+                    await self.sio.emit("bot_uttered", event, room=session_id)
+
+    async def on_history_request(self, sid: str, data: Any = None) -> None:
+        session_id = await self._session_id(sid)
+        if session_id is None:
+            return
+        await self.sio.emit("history", await self.history(session_id), to=sid)
+
+    async def push(self, session_id: str, text: str) -> bool:
+        """Deliver an outbox message to an open session; False if nobody is connected."""
+        if not self.connected.get(session_id):
+            return False
+        await self.sio.emit("bot_uttered", {"text": text}, room=session_id)
+        return True

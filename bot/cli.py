@@ -8,6 +8,7 @@
     check     validate settings and print them (secrets hidden)
     stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
     holds     `holds expire`: free the stock of holds past their time
+    agents    `agents add USERNAME`: a support console account (password asked)
 """
 from __future__ import annotations
 
@@ -161,6 +162,28 @@ def cmd_holds(settings: Settings, _args) -> int:
     return 0
 
 
+def cmd_agents(settings: Settings, args) -> int:
+    import getpass
+
+    from bot.agents import create_agent
+    from bot.db import make_engine, make_session_factory, migrate
+
+    migrate(settings.database_url)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else \
+        getpass.getpass(f"Mot de passe pour {args.username} : ")
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            create_agent(session, args.username, args.name or args.username, password)
+    except ValueError as error:
+        print(f"Agent not created: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    _step(f"agent {args.username} created; log in at {settings.gateway_url}/console")
+    return 0
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -190,13 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("quantity", type=int)
     many = stock_actions.add_parser("import", help="CSV with columns sku (or ean), store, quantity")
     many.add_argument("file", type=Path)
+    agents = commands.add_parser("agents", help="support console accounts")
+    agents.add_argument("action", choices=["add"])
+    agents.add_argument("username")
+    agents.add_argument("--name", help="name shown to colleagues")
+    agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     holds = commands.add_parser("holds", help="holds for pickup")
     holds.add_argument("action", choices=["expire"])
     return parser
 
 
 HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
-            "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "holds": cmd_holds}
+            "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "holds": cmd_holds,
+            "agents": cmd_agents}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

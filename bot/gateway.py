@@ -27,6 +27,10 @@ from bot.consent import stop_chat
 from bot.outbox import claim_for_channel, release, take_pending
 from bot.reservations import expire_due
 from bot.stock_import import StockUpdateError, apply_stock_updates
+from bot import handover
+from bot.identities import identity_for
+from bot.models import OutboundMessage
+from integrations.console import Console
 from integrations.webchat import WebChat
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.settings import Settings
@@ -39,6 +43,7 @@ ENGINE = web.AppKey("engine", Engine)
 SESSIONS = web.AppKey("sessions", sessionmaker)
 TELEGRAM = web.AppKey("telegram", object)
 WEBCHAT = web.AppKey("webchat", object)
+CONSOLE = web.AppKey("console", object)
 HOLD_EXPIRY_INTERVAL = 60
 OUTBOX_INTERVAL = 2
 
@@ -132,6 +137,17 @@ async def converse(app: web.Application, sender: str, message: str,
     if len(message) > MAX_MESSAGE_CHARS:
         return reply(REPLY_TOO_LONG)
     rasa = app[RASA]
+    ticket_id = await _handed_over(app, channel, sender, message)
+    if ticket_id is not None:
+        # A person has the conversation: the bot stays quiet, Rasa (paused) still records it.
+        try:
+            await rasa.send(sender, message, metadata)
+        except RasaUnavailable:
+            logger.warning("rasa unavailable while handed over: message kept in the ticket")
+        await app[CONSOLE].customer_message(ticket_id, message)
+        logger.info("turn sender=%s handed over to ticket=%d", sender_ref(sender), ticket_id)
+        return [{"recipient_id": sender, "text": text}
+                for text in await _pending_messages(app, channel, sender)]
     try:
         raw_replies = await rasa.send(sender, message, metadata)
     except RasaUnavailable as error:
@@ -152,6 +168,77 @@ async def converse(app: web.Application, sender: str, message: str,
     logger.info("turn sender=%s replies=%d ms=%.0f", sender_ref(sender), len(replies),
                 (time.monotonic() - started) * 1000)
     return replies
+
+
+async def _handed_over(app: web.Application, channel: str, sender: str,
+                       message: str) -> Optional[int]:
+    """The open ticket of this conversation, with the customer's message added to it."""
+    def check() -> Optional[int]:
+        with session_scope(app[SESSIONS]) as session:
+            ticket = handover.active_ticket(session, channel, sender)
+            if ticket is None:
+                return None
+            handover.add_message(session, ticket.id, "customer", message)
+            return ticket.id
+
+    try:
+        return await asyncio.to_thread(check)
+    except SQLAlchemyError as error:
+        logger.warning("handover check skipped: %s", type(error).__name__)
+        return None
+
+
+async def deliver_to_customer(app: web.Application, channel: str, sender: str, text: str,
+                              events: List[Dict[str, Any]]) -> None:
+    """An agent's words (or the bot's, on hand-back) to the customer's own channel.
+
+    Recorded in the Rasa conversation first, then pushed; a chat that cannot be reached
+    right now gets it from the outbox (next push round, or with its next answer).
+    """
+    try:
+        await app[RASA].append_events(sender, events)
+    except RasaUnavailable as error:
+        logger.warning("could not record the agent's reply in the tracker: %s", error)
+    telegram = app.get(TELEGRAM)
+    pushed = False
+    if channel == "telegram" and telegram is not None:
+        pushed = await telegram.push(sender, text)
+    elif channel == "web":
+        pushed = await app[WEBCHAT].push(sender, text)
+    if not pushed:
+        def queue() -> None:
+            with session_scope(app[SESSIONS]) as session:
+                identity = identity_for(session, channel, sender)
+                session.add(OutboundMessage(identity_id=identity.id, kind="agent", text=text))
+
+        await asyncio.to_thread(queue)
+
+
+async def agent_reply(app: web.Application, channel: str, sender: str, text: str,
+                      agent: str) -> None:
+    await deliver_to_customer(app, channel, sender, text,
+                              [{"event": "bot", "text": text, "metadata": {"agent": agent}}])
+
+
+async def resume_bot(app: web.Application, channel: str, sender: str, text: str) -> None:
+    await deliver_to_customer(app, channel, sender, text,
+                              [{"event": "resume"}, {"event": "bot", "text": text}])
+
+
+async def ticket_context(app: web.Application, sender: str) -> List[Dict[str, Any]]:
+    """The transcript plus the intents and the product the bot worked with."""
+    try:
+        events = await app[RASA].tracker_events(sender)
+    except RasaUnavailable:
+        return []
+    shown = transcript(events)
+    extra: List[Dict[str, Any]] = []
+    for event in events:
+        if event.get("event") == "user":
+            extra.append({"intent": ((event.get("parse_data") or {}).get("intent") or {}).get("name")})
+        elif event.get("event") == "slot" and event.get("name") == "stock_product" and event.get("value"):
+            extra.append({"product": event["value"]})
+    return [dict(m) for m in shown] + extra
 
 
 async def _pending_messages(app: web.Application, channel: str, sender: str) -> List[str]:
@@ -411,6 +498,13 @@ def init_app(settings: Settings) -> web.Application:
     webchat = WebChat(settings, channel_converse, lambda sender: history(app, sender))
     webchat.attach(app)
     app[WEBCHAT] = webchat
+    console = Console(lambda: app[SESSIONS],
+                      lambda channel, sender, text, agent: agent_reply(app, channel, sender, text, agent),
+                      lambda channel, sender, text: resume_bot(app, channel, sender, text),
+                      lambda sender: ticket_context(app, sender),
+                      secure_cookies=not settings.gateway_is_loopback)
+    console.routes(app)
+    app[CONSOLE] = console
     return app
 
 

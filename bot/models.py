@@ -390,6 +390,8 @@ class HandoverTicket(Base):
     claimed_by = Column(String(80))
     claimed_at = Column(DateTime)
     closed_at = Column(DateTime)
+    off_hours = Column(Boolean, nullable=False, default=False)
+    contact_preference = Column(String(16))  # off hours: "rappel" or "ecrit"
 
     __table_args__ = (
         CheckConstraint("status in ('open', 'claimed', 'handed_back', 'closed')", name="status"),
@@ -402,3 +404,66 @@ class HandoverTicket(Base):
 @event.listens_for(ConsentLedgerEntry, "before_delete")
 def _ledger_is_append_only(mapper, connection, target) -> None:
     raise RuntimeError("consent_ledger is append-only")
+
+
+class TicketMessage(Base):
+    """What the customer and the agents said during a handover (the bot is silent)."""
+
+    __tablename__ = "ticket_messages"
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(ForeignKey("handover_tickets.id", ondelete="CASCADE"), nullable=False)
+    author = Column(String(16), nullable=False)
+    agent_id = Column(ForeignKey("agents.id", ondelete="SET NULL"))
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("author in ('customer', 'agent', 'system')", name="author"),
+        Index("ix_ticket_messages_ticket", "ticket_id", "id"),
+    )
+
+
+class TicketNote(Base):
+    """An internal note between agents; never shown to the customer."""
+
+    __tablename__ = "ticket_notes"
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(ForeignKey("handover_tickets.id", ondelete="CASCADE"), nullable=False)
+    agent_id = Column(ForeignKey("agents.id", ondelete="SET NULL"))
+    text = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class Agent(Base):
+    """A support staff account of the console."""
+
+    __tablename__ = "agents"
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(80), nullable=False)
+    password_hash = Column(String(255), nullable=False)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class AgentSession(Base):
+    """A console login: the cookie holds a random token, the table only its hash."""
+
+    __tablename__ = "agent_sessions"
+    token_hash = Column(String(64), primary_key=True)
+    agent_id = Column(ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
+    csrf_token = Column(String(64), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+
+
+class DataAccessLog(Base):
+    """Every view of a customer's personal data by an agent."""
+
+    __tablename__ = "data_access_log"
+    id = Column(Integer, primary_key=True)
+    agent_id = Column(ForeignKey("agents.id", ondelete="SET NULL"))
+    customer_id = Column(Integer, nullable=False)
+    ticket_id = Column(Integer)
+    viewed_at = Column(DateTime, nullable=False, default=utcnow)

@@ -74,3 +74,17 @@ class RasaClient:
                 return (await response.json()).get("events") or []
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
             raise RasaUnavailable(type(error).__name__) from error
+
+    async def append_events(self, sender: str, events: List[Dict[str, Any]]) -> None:
+        """Record events in a conversation (an agent's reply, a resume) through the API."""
+        from urllib.parse import quote
+
+        try:
+            async with self._session.post(
+                    f"{self._rasa_url}/conversations/{quote(sender, safe='')}/tracker/events",
+                    params={"token": self._token}, json=events,
+                    timeout=aiohttp.ClientTimeout(total=10)) as response:
+                if response.status != 200:
+                    raise RasaUnavailable(f"rasa events HTTP {response.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise RasaUnavailable(type(error).__name__) from error

@@ -46,6 +46,7 @@ class Settings:
     telegram_webhook_url: Optional[str]
     telegram_webhook_secret: Optional[str]
     webchat_origins: Tuple[str, ...]
+    support_hours: str
 
     @property
     def rasa_url(self) -> str:
@@ -206,6 +207,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         webchat_origins = (f"http://{_url_host(gateway_host)}:{gateway_port}",
                            f"http://localhost:{gateway_port}")
 
+    support_hours = env.get("SUPPORT_HOURS", "").strip() or "lun-sam 09:00-19:00"
+    try:
+        from bot.handover import SupportHours
+
+        SupportHours.parse(support_hours)
+    except ValueError:
+        raise SettingsError(f"SUPPORT_HOURS must look like 'lun-sam 09:00-19:00', got {support_hours!r}") from None
+
     return Settings(
         var_dir=var_dir,
         gateway_host=gateway_host,
@@ -230,4 +239,5 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         telegram_webhook_url=webhook_url,
         telegram_webhook_secret=webhook_secret,
         webchat_origins=webchat_origins,
+        support_hours=support_hours,
     )

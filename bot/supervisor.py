@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -168,11 +169,31 @@ class Child:
                 pass
 
 
+def busy_ports(settings: Settings) -> List[str]:
+    """Ports we need that something else already listens on (another Comptoir?)."""
+    busy = []
+    for name, host, port in (("GATEWAY_PORT", settings.gateway_host, settings.gateway_port),
+                             ("RASA_PORT", settings.rasa_host, settings.rasa_port),
+                             ("ACTION_PORT", settings.action_host, settings.action_port)):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                busy.append(f"{name}={port}")
+    return busy
+
+
 async def supervise(settings: Settings, specs: List[ProcessSpec], startup_timeout: float = 240) -> int:
     width = max(len(s.name) for s in specs)
 
     def say(text: str) -> None:
         print(f"{'up'.ljust(width)} | {text}", flush=True)
+
+    busy = busy_ports(settings)
+    if busy:
+        say(f"port already in use: {', '.join(busy)}. Is Comptoir already running? Stop it, or "
+            "choose other ports (GATEWAY_PORT, RASA_PORT, ACTION_PORT).")
+        return 1
 
     stop, ready, failed = asyncio.Event(), asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,122 @@
+"""Handover actions: open a ticket and pause the bot; offer a person after two misses."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import ShopUnavailable, in_shop, latest_metadata, settings
+from bot import handover
+from bot.identities import find_identity
+
+REASONS = {"request_human": ("demande du client", 2), "complain": ("client mécontent", 1),
+           "affirm": ("bot n'a pas compris", 3)}
+
+
+def _channel(tracker: Tracker) -> str:
+    channel = latest_metadata(tracker).get("comptoir_channel")
+    return channel if channel in ("web", "telegram") else "web"
+
+
+class ActionHandover(Action):
+    def name(self) -> Text:
+        return "action_handover"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        reason, priority = REASONS.get(intent, ("demande du client", 2))
+        channel, sender = _channel(tracker), tracker.sender_id
+        hours = handover.SupportHours.parse(settings().support_hours, settings().timezone)
+        now = dt.datetime.now(dt.timezone.utc)
+        in_hours = hours.is_open(now)
+
+        def open_it(session):
+            identity = find_identity(session, channel, sender)
+            customer = identity.customer_id if identity and identity.verified_at else None
+            return handover.open_ticket(session, channel, sender, reason, priority=priority,
+                                        off_hours=not in_hours, customer_id=customer)
+
+        try:
+            opened = await in_shop(open_it)
+        except ShopUnavailable:
+            dispatcher.utter_message(text="Désolé, je n'arrive pas à joindre nos conseillers pour "
+                                          "le moment. Vous pouvez appeler votre magasin directement.")
+            return []
+        sorry = "Je suis désolé pour ce désagrément. " if intent == "complain" else ""
+        if not in_hours:
+            dispatcher.utter_message(
+                text=f"{sorry}Nos conseillers répondent du {hours_text(hours)}. Le prochain "
+                     f"disponible vous répondra {hours.describe_next(now)}. Préférez-vous être "
+                     "rappelé ou recevoir une réponse écrite ?",
+                buttons=[{"title": "Être rappelé", "payload": '/handover_contact{"contact":"rappel"}'},
+                         {"title": "Réponse écrite", "payload": '/handover_contact{"contact":"ecrit"}'}])
+            return []
+        if opened.already_open:
+            dispatcher.utter_message(text="Un conseiller va vous répondre ici même, merci de votre "
+                                          "patience.")
+        else:
+            wait = "moins de 5 minutes" if opened.wait_minutes <= 4 else \
+                f"environ {opened.wait_minutes} minutes"
+            dispatcher.utter_message(
+                text=f"{sorry}Je vous passe un conseiller : vous êtes n°{opened.position} dans la "
+                     f"file, attente estimée {wait}. Il verra notre échange, inutile de tout "
+                     "répéter. Écrivez-lui ici.")
+        return [ConversationPaused()]
+
+
+def hours_text(hours: handover.SupportHours) -> str:
+    from bot.text import WEEKDAYS_FR, format_time
+
+    return (f"{WEEKDAYS_FR[hours.first_day]} au {WEEKDAYS_FR[hours.last_day]} de "
+            f"{format_time(hours.opens)} à {format_time(hours.closes)}")
+
+
+class ActionHandoverContact(Action):
+    def name(self) -> Text:
+        return "action_handover_contact"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        raw = (next(tracker.get_latest_entity_values("contact"), "") or "").lower()
+        preference = "rappel" if raw.startswith("rappel") else "ecrit"
+        try:
+            recorded = await in_shop(lambda s: handover.set_contact_preference(
+                s, _channel(tracker), tracker.sender_id, preference))
+        except ShopUnavailable:
+            recorded = False
+        if not recorded:
+            dispatcher.utter_message(text="Je n'ai pas de demande en attente pour vous. Écrivez "
+                                          "« un conseiller » si vous souhaitez parler à quelqu'un.")
+        elif preference == "rappel":
+            dispatcher.utter_message(text="C'est noté : un conseiller vous rappellera dès l'ouverture, "
+                                          "au numéro de votre compte fidélité ou à celui que vous "
+                                          "lui indiquerez ici.")
+        else:
+            dispatcher.utter_message(text="C'est noté : un conseiller vous répondra par écrit ici "
+                                          "dès l'ouverture.")
+        return []
+
+
+class ActionFallback(Action):
+    """Not understood: rephrase once; the second time in a row, offer a person."""
+
+    def name(self) -> Text:
+        return "action_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        user_turns = [e for e in tracker.events if e.get("event") == "user"][-2:]
+        misses = [((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in user_turns]
+        if len(misses) == 2 and all(m == "nlu_fallback" for m in misses):
+            dispatcher.utter_message(
+                text="Je ne parviens pas à vous comprendre, pardon. Voulez-vous qu'un conseiller "
+                     "prenne le relais ?",
+                buttons=[{"title": "Oui, un conseiller", "payload": "/request_human"},
+                         {"title": "Non merci", "payload": "/deny"}])
+            return []
+        dispatcher.utter_message(response="utter_default")
+        return []

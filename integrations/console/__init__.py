@@ -1,0 +1,328 @@
+"""Support console: staff log in, see the queue, claim a ticket, read the transcript and
+a summary, reply live over a WebSocket, leave notes, hand back or close.
+
+Cookies are HttpOnly and SameSite=Strict; every state-changing call carries the
+session's CSRF token (header or WebSocket message); five wrong passwords lock an
+account for fifteen minutes. Tickets, messages and notes live in the shop database,
+so a gateway restart loses none of them.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hmac
+import json
+import logging
+import secrets
+import weakref
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+
+from bot import agents, handover
+from bot.db import session_scope
+from bot.models import (ChatIdentity, Customer, DataAccessLog, HandoverTicket, PrivacyRequest,
+                        utcnow)
+
+logger = logging.getLogger("comptoir.console")
+STATIC = Path(__file__).parent / "static"
+COOKIE = "comptoir_console"
+LOGIN_CSRF_COOKIE = "comptoir_login_csrf"
+REQUEST_STATUSES = ("received", "verified", "in_progress", "done", "refused")
+MAX_TEXT = 2000
+
+Deliver = Callable[[str, str, str, str], Awaitable[None]]  # channel, sender, text, agent
+Resume = Callable[[str, str, str], Awaitable[None]]  # channel, sender, text
+Transcript = Callable[[str], Awaitable[List[Dict[str, Any]]]]
+
+
+class Console:
+    def __init__(self, sessions: Callable[[], Any], deliver: Deliver, resume: Resume,
+                 transcript: Transcript, secure_cookies: bool = False) -> None:
+        self.sessions = sessions  # the shop's sessionmaker, known once the app has started
+        self.deliver = deliver
+        self.resume = resume
+        self.transcript = transcript
+        self.secure = secure_cookies
+        self.sockets: "weakref.WeakSet[web.WebSocketResponse]" = weakref.WeakSet()
+        self._last_queue: Optional[str] = None
+
+    # Plumbing ------------------------------------------------------------------------
+    async def db(self, work):
+        def run():
+            with session_scope(self.sessions()) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/console", self.page)
+        app.router.add_get("/console/console.js", self.script)
+        app.router.add_post("/console/login", self.login)
+        app.router.add_post("/console/logout", self.logout)
+        app.router.add_get("/console/api/me", self.me)
+        app.router.add_get("/console/api/queue", self.queue_view)
+        app.router.add_get("/console/api/tickets/{id:\\d+}", self.ticket_view)
+        app.router.add_post("/console/api/tickets/{id:\\d+}/{action:claim|reply|note|handback|close}",
+                            self.ticket_action)
+        app.router.add_get("/console/api/requests", self.requests_view)
+        app.router.add_post("/console/api/requests/{id:\\d+}", self.request_update)
+        app.router.add_get("/console/ws", self.websocket)
+        app.cleanup_ctx.append(self._watch_queue)
+
+    async def page(self, request: web.Request) -> web.Response:
+        csrf = secrets.token_urlsafe(24)
+        html = (STATIC / "console.html").read_text(encoding="utf-8").replace("{{LOGIN_CSRF}}", csrf)
+        response = web.Response(text=html, content_type="text/html", headers={
+            "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                       "connect-src 'self' ws: wss:; frame-ancestors 'none'",
+            "Cache-Control": "no-store"})
+        response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict",
+                            secure=self.secure, path="/console")
+        return response
+
+    async def script(self, request: web.Request) -> web.Response:
+        return web.FileResponse(STATIC / "console.js", headers={
+            "Content-Type": "application/javascript; charset=utf-8", "Cache-Control": "no-cache"})
+
+    async def agent(self, request: web.Request, csrf: bool = False) -> agents.SessionInfo:
+        """The logged-in agent, or 401; with `csrf`, the request must carry the token."""
+        token = request.cookies.get(COOKIE)
+        info = await self.db(lambda s: agents.session_for(s, token))
+        if info is None:
+            raise web.HTTPUnauthorized(text=json.dumps({"error": "Connexion requise."}),
+                                       content_type="application/json")
+        if csrf and not hmac.compare_digest(request.headers.get("X-CSRF-Token", "").encode(),
+                                            info.csrf_token.encode()):
+            raise web.HTTPForbidden(text=json.dumps({"error": "Jeton CSRF manquant ou invalide."}),
+                                    content_type="application/json")
+        return info
+
+    # Authentication ------------------------------------------------------------------
+    async def login(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not cookie or not hmac.compare_digest(cookie.encode(), str(form.get("csrf", "")).encode()):
+            return web.json_response({"error": "Session de connexion expirée, rechargez la page."},
+                                     status=403)
+        username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
+        done = await self.db(lambda s: agents.login(s, username, password))
+        if done is None:
+            logger.info("console login refused")
+            return web.json_response({"error": "Identifiant ou mot de passe incorrect, ou compte "
+                                               "temporairement bloqué."}, status=401)
+        response = web.json_response({"name": done.display_name, "csrf": done.csrf_token})
+        response.set_cookie(COOKIE, done.token, httponly=True, samesite="Strict", secure=self.secure,
+                            path="/console", max_age=agents.SESSION_HOURS * 3600)
+        response.del_cookie(LOGIN_CSRF_COOKIE, path="/console")
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        await self.agent(request, csrf=True)
+        token = request.cookies.get(COOKIE, "")
+        await self.db(lambda s: agents.logout(s, token))
+        response = web.json_response({"ok": True})
+        response.del_cookie(COOKIE, path="/console")
+        return response
+
+    async def me(self, request: web.Request) -> web.Response:
+        info = await self.agent(request)
+        return web.json_response({"name": info.display_name, "csrf": info.csrf_token})
+
+    # Queue and tickets ----------------------------------------------------------------
+    def _queue(self, session) -> List[Dict[str, Any]]:
+        now = utcnow()
+        return [{"id": t.id, "channel": t.channel, "status": t.status, "reason": t.reason,
+                 "priority": t.priority, "off_hours": t.off_hours,
+                 "contact_preference": t.contact_preference, "claimed_by": t.claimed_by,
+                 "waiting_minutes": int((now - t.created_at).total_seconds() // 60)}
+                for t in handover.queue(session)]
+
+    async def queue_view(self, request: web.Request) -> web.Response:
+        await self.agent(request)
+        return web.json_response({"tickets": await self.db(self._queue)})
+
+    async def ticket_view(self, request: web.Request) -> web.Response:
+        info = await self.agent(request)
+        ticket_id = int(request.match_info["id"])
+
+        def load(session):
+            ticket = session.get(HandoverTicket, ticket_id)
+            if ticket is None:
+                return None
+            messages, notes = handover.conversation(session, ticket_id)
+            profile = None
+            identity = session.execute(select(ChatIdentity).where(
+                ChatIdentity.channel == ticket.channel,
+                ChatIdentity.external_id == ticket.sender_id)).scalar_one_or_none()
+            verified = identity is not None and identity.verified_at is not None \
+                and identity.customer_id is not None
+            if verified and ticket.claimed_by == info.display_name:
+                customer = session.get(Customer, identity.customer_id)
+                profile = {"name": f"{customer.first_name} {customer.last_name}",
+                           "loyalty": customer.loyalty_status, "card": customer.loyalty_card}
+                session.add(DataAccessLog(agent_id=info.agent_id, customer_id=customer.id,
+                                          ticket_id=ticket_id, viewed_at=utcnow()))
+            return {
+                "id": ticket.id, "channel": ticket.channel, "status": ticket.status,
+                "reason": ticket.reason, "claimed_by": ticket.claimed_by, "sender": ticket.sender_id,
+                "verified": verified, "profile": profile,
+                "messages": [{"author": m.author, "text": m.text,
+                              "at": m.created_at.isoformat()} for m in messages],
+                "notes": [{"text": n.text, "at": n.created_at.isoformat()} for n in notes]}
+
+        data = await self.db(load)
+        if data is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": "Ticket introuvable."}),
+                                   content_type="application/json")
+        events = await self.transcript(data.pop("sender"))
+        data["transcript"] = [{"sender": e["sender"], "text": e["text"]} for e in events]
+        data["summary"] = summarise(events, data["transcript"])
+        return web.json_response(data)
+
+    async def ticket_action(self, request: web.Request) -> web.Response:
+        info = await self.agent(request, csrf=True)
+        body = await request.json() if request.can_read_body else {}
+        result = await self.act(info, int(request.match_info["id"]), request.match_info["action"],
+                                str((body or {}).get("text", "")))
+        return web.json_response(result, status=200 if result.get("ok") else 409)
+
+    async def act(self, info: agents.SessionInfo, ticket_id: int, action: str,
+                  text: str = "") -> Dict[str, Any]:
+        """What an agent does to a ticket, from the HTTP API or the WebSocket."""
+        text = text.strip()[:MAX_TEXT]
+        ticket = await self.db(lambda s: s.get(HandoverTicket, ticket_id))
+        if ticket is None:
+            return {"ok": False, "error": "Ticket introuvable."}
+        if action == "claim":
+            won = await self.db(lambda s: handover.claim(s, ticket_id, info.display_name))
+            await self.broadcast_queue(force=True)
+            return {"ok": won} if won else {"ok": False, "error": "Ce ticket est déjà pris."}
+        if ticket.status != "claimed" or ticket.claimed_by != info.display_name:
+            return {"ok": False, "error": "Prenez d'abord ce ticket en charge."}
+        if action == "reply":
+            if not text:
+                return {"ok": False, "error": "Message vide."}
+            await self.db(lambda s: handover.add_message(s, ticket_id, "agent", text, info.agent_id))
+            await self.deliver(ticket.channel, ticket.sender_id, text, info.display_name)
+            await self.send_all({"type": "message", "ticket_id": ticket_id, "author": "agent",
+                                 "text": text})
+        elif action == "note":
+            if not text:
+                return {"ok": False, "error": "Note vide."}
+            await self.db(lambda s: handover.add_note(s, ticket_id, info.agent_id, text))
+        else:
+            status = "handed_back" if action == "handback" else "closed"
+            done = await self.db(lambda s: handover.finish(s, ticket_id, status))
+            if done is None:
+                return {"ok": False, "error": "Ce ticket est déjà terminé."}
+            await self.resume(ticket.channel, ticket.sender_id,
+                              "Je reprends la main. Puis-je vous aider pour autre chose ?"
+                              if action == "handback" else
+                              "Votre échange avec notre conseiller est terminé. Je reste à votre "
+                              "disposition si besoin.")
+            await self.broadcast_queue(force=True)
+        return {"ok": True}
+
+    # Personal-data requests -------------------------------------------------------------
+    async def requests_view(self, request: web.Request) -> web.Response:
+        await self.agent(request)
+
+        def load(session):
+            rows = session.execute(select(PrivacyRequest).where(
+                PrivacyRequest.status.notin_(("done", "refused")))
+                .order_by(PrivacyRequest.due_at)).scalars().all()
+            return [{"id": r.id, "kind": r.kind, "status": r.status,
+                     "created_at": r.created_at.isoformat(), "due_at": r.due_at.isoformat(),
+                     "overdue": r.due_at < utcnow()} for r in rows]
+
+        return web.json_response({"requests": await self.db(load)})
+
+    async def request_update(self, request: web.Request) -> web.Response:
+        await self.agent(request, csrf=True)
+        status = str((await request.json()).get("status", ""))
+        if status not in REQUEST_STATUSES:
+            return web.json_response({"error": "Statut inconnu."}, status=400)
+        request_id = int(request.match_info["id"])
+
+        def move(session):
+            row = session.get(PrivacyRequest, request_id)
+            if row is None:
+                return False
+            row.status = status
+            if status in ("done", "refused"):
+                row.closed_at = utcnow()
+            return True
+
+        if not await self.db(move):
+            raise web.HTTPNotFound()
+        return web.json_response({"ok": True})
+
+    # Live ----------------------------------------------------------------------------------
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        origin = request.headers.get("Origin")
+        if origin and origin != f"{request.scheme}://{request.host}":
+            raise web.HTTPForbidden(text="origine refusée")
+        info = await self.agent(request)
+        ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
+        await ws.prepare(request)
+        self.sockets.add(ws)
+        await ws.send_json({"type": "queue", "tickets": await self.db(self._queue)})
+        async for message in ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                data = json.loads(message.data)
+                if not hmac.compare_digest(str(data.get("csrf", "")).encode(),
+                                           info.csrf_token.encode()):
+                    await ws.send_json({"type": "error", "error": "Jeton CSRF invalide."})
+                    continue
+                result = await self.act(info, int(data["ticket_id"]), str(data["action"]),
+                                        str(data.get("text", "")))
+                await ws.send_json({"type": "result", "action": data["action"], **result})
+            except (ValueError, KeyError, TypeError):
+                await ws.send_json({"type": "error", "error": "Message invalide."})
+        return ws
+
+    async def send_all(self, event: Dict[str, Any]) -> None:
+        for ws in list(self.sockets):
+            if not ws.closed:
+                with contextlib.suppress(ConnectionResetError, RuntimeError):
+                    await ws.send_json(event)
+
+    async def customer_message(self, ticket_id: int, text: str) -> None:
+        await self.send_all({"type": "message", "ticket_id": ticket_id, "author": "customer",
+                             "text": text})
+
+    async def broadcast_queue(self, force: bool = False) -> None:
+        tickets = await self.db(self._queue)
+        snapshot = json.dumps([(t["id"], t["status"], t["claimed_by"]) for t in tickets])
+        if force or snapshot != self._last_queue:
+            self._last_queue = snapshot
+            await self.send_all({"type": "queue", "tickets": tickets})
+
+    async def _watch_queue(self, app: web.Application):
+        async def loop():
+            while True:
+                await asyncio.sleep(1.5)
+                if self.sockets:
+                    with contextlib.suppress(Exception):
+                        await self.broadcast_queue()
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def summarise(events: List[Dict[str, Any]], transcript: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """What the customer wanted and what the bot tried, for an agent in a hurry."""
+    asked = [m["text"] for m in transcript if m["sender"] == "user"][-3:]
+    said = [m["text"] for m in transcript if m["sender"] == "bot"][-2:]
+    return {"last_customer_messages": asked, "last_bot_answers": said,
+            "intents": [e.get("intent") for e in events if e.get("intent")][-5:],
+            "product": next((e["product"] for e in reversed(events) if e.get("product")), None)}

@@ -1,0 +1,36 @@
+"""The process supervisor behind `make run`: endpoints from settings, busy ports."""
+import asyncio
+import socket
+
+from bot.settings import load_settings
+from bot.supervisor import (ProcessSpec, busy_ports, lock_store_config, supervise,
+                            tracker_store_config)
+from tests.conftest import free_port
+
+
+def test_tracker_and_lock_store_urls_become_rasa_endpoint_settings():
+    assert tracker_store_config("sqlite:////srv/var/trackers.db") == {
+        "type": "SQL", "dialect": "sqlite", "db": "/srv/var/trackers.db"}
+    assert tracker_store_config("postgresql://rasa:p%40ss@db.internal:5433/trackers") == {
+        "type": "SQL", "dialect": "postgresql", "url": "db.internal", "db": "trackers",
+        "port": 5433, "username": "rasa", "password": "p@ss"}
+    assert lock_store_config(None) == {"type": "in_memory"}
+    assert lock_store_config("redis://:secret@127.0.0.1:6379/2") == {
+        "type": "redis", "url": "127.0.0.1", "port": 6379, "db": 2, "key_prefix": "comptoir",
+        "password": "secret"}
+
+
+def test_a_port_in_use_stops_start_up_with_a_clear_message(tmp_path, capsys):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "GATEWAY_PORT": str(port),
+                              "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port())})
+    try:
+        assert busy_ports(settings) == [f"GATEWAY_PORT={port}"]
+        spec = ProcessSpec("gateway", ["false"], {})
+        assert asyncio.run(supervise(settings, [spec])) == 1
+    finally:
+        taken.close()
+    assert "Is Comptoir already running?" in capsys.readouterr().out

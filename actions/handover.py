@@ -101,8 +101,11 @@ class ActionHandoverContact(Action):
         return []
 
 
+MISSES = ("nlu_fallback", "out_of_scope")
+
+
 class ActionFallback(Action):
-    """Not understood: rephrase once; the second time in a row, offer a person."""
+    """Not understood (or not ours): say what we do; the second time in a row, offer a person."""
 
     def name(self) -> Text:
         return "action_fallback"
@@ -111,12 +114,14 @@ class ActionFallback(Action):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         user_turns = [e for e in tracker.events if e.get("event") == "user"][-2:]
         misses = [((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in user_turns]
-        if len(misses) == 2 and all(m == "nlu_fallback" for m in misses):
+        if len(misses) == 2 and all(m in MISSES for m in misses):
             dispatcher.utter_message(
                 text="Je ne parviens pas à vous comprendre, pardon. Voulez-vous qu'un conseiller "
                      "prenne le relais ?",
                 buttons=[{"title": "Oui, un conseiller", "payload": "/request_human"},
                          {"title": "Non merci", "payload": "/deny"}])
             return []
-        dispatcher.utter_message(response="utter_default")
+        latest = (tracker.latest_message.get("intent") or {}).get("name")
+        dispatcher.utter_message(response="utter_out_of_scope" if latest == "out_of_scope"
+                                 else "utter_default")
         return []

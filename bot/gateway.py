@@ -221,8 +221,10 @@ async def agent_reply(app: web.Application, channel: str, sender: str, text: str
 
 
 async def resume_bot(app: web.Application, channel: str, sender: str, text: str) -> None:
+    # action_listen last: rules see a conversation waiting for the customer, as usual.
     await deliver_to_customer(app, channel, sender, text,
-                              [{"event": "resume"}, {"event": "bot", "text": text}])
+                              [{"event": "resume"}, {"event": "bot", "text": text},
+                               {"event": "action", "name": "action_listen"}])
 
 
 async def ticket_context(app: web.Application, sender: str) -> List[Dict[str, Any]]:

@@ -101,3 +101,15 @@ async def test_the_console_websocket_refuses_another_origin(console):
                                                          "Sec-WebSocket-Version": "13",
                                                          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
     assert response.status == 403
+
+
+async def test_a_ticket_shows_its_messages_summary_and_no_profile_when_unverified(console, shop):
+    with shop.begin() as session:
+        ticket_id = handover.open_ticket(session, "web", "s5", "demande du client").ticket_id
+        handover.add_message(session, ticket_id, "customer", "vous êtes là ?")
+    csrf = (await (await login(console)).json())["csrf"]
+    await console.post(f"/console/api/tickets/{ticket_id}/claim", headers={"X-CSRF-Token": csrf})
+    view = await (await console.get(f"/console/api/tickets/{ticket_id}")).json()
+    assert view["messages"][0]["text"] == "vous êtes là ?"
+    assert view["profile"] is None and view["verified"] is False
+    assert set(view["summary"]) == {"last_customer_messages", "last_bot_answers", "intents", "product"}

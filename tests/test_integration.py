@@ -128,7 +128,8 @@ def telegram():
 @pytest.fixture(scope="module")
 def stack(trained_model, tmp_path_factory, telegram):
     stack = Stack(tmp_path_factory.mktemp("stack"), {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-                                                     "TELEGRAM_API_URL": telegram.url})
+                                                     "TELEGRAM_API_URL": telegram.url,
+                                                     "SUPPORT_HOURS": "lun-dim 00:00-00:00"})
     try:
         stack.wait_for_line(r"Comptoir is ready")
         yield stack
@@ -308,17 +309,27 @@ async def test_socketio_refuses_a_foreign_origin(stack):
                              headers={"Origin": "https://evil.example"})
 
 
-def test_the_web_widget_in_a_real_browser(stack):
+def require_chromium() -> Path:
+    """Skip (saying why) without Debian's chromium; else the folder for screenshots."""
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("Debian's chromium is not installed (scripts/ensure-chromium); browser test skipped")
-    from playwright.sync_api import sync_playwright
-
     shots = PROJECT_ROOT / "results"
     shots.mkdir(exist_ok=True)
+    return shots
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update"])
+
+
+def test_the_web_widget_in_a_real_browser(stack):
+    shots = require_chromium()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update"])
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
         dialogs = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
@@ -349,6 +360,163 @@ def test_the_web_widget_in_a_real_browser(stack):
         assert page.locator(".cpt-user").nth(2).inner_text().endswith(attack)
         page.screenshot(path=str(shots / "webchat.png"), full_page=True)
         assert dialogs == []
+        browser.close()
+
+
+AGENT_PASSWORD = "console password 2026"
+
+
+@pytest.fixture(scope="module")
+def agent(stack):
+    result = subprocess.run([sys.executable, "-m", "bot", "agents", "add", "claire", "--name", "Claire",
+                             "--password-stdin"], input=AGENT_PASSWORD + "\n", text=True,
+                            capture_output=True, cwd=PROJECT_ROOT, env=stack.env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return "claire"
+
+
+async def console_session(stack, username):
+    import aiohttp
+
+    # unsafe=True: aiohttp keeps no cookies for IP addresses otherwise.
+    session = aiohttp.ClientSession(base_url=stack.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    page = await (await session.get("/console")).text()
+    form_token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    response = await session.post("/console/login", data={
+        "csrf": form_token, "username": username, "password": AGENT_PASSWORD})
+    assert response.status == 200
+    return session, (await response.json())["csrf"]
+
+
+def test_triggers_two_misunderstandings_offer_a_person(stack):
+    first = texts(stack.say("lost-1", "quel temps fera-t-il demain à Brest ?"))
+    assert "je ne peux pas vous aider sur ce sujet" in first
+    offer = stack.say("lost-1", "qui va gagner la coupe du monde ?")
+    assert "Voulez-vous qu'un conseiller prenne le relais ?" in texts(offer)
+    assert offer[0]["buttons"][0]["payload"] == "/request_human"
+
+
+def test_an_upset_customer_is_handed_over_with_an_apology(stack):
+    answer = texts(stack.say("upset-1", "ça marche pas votre truc, c'est nul"))
+    assert answer.startswith("Je suis désolé pour ce désagrément. Je vous passe un conseiller")
+
+
+async def test_handover_between_a_web_customer_and_an_agent(stack, agent):
+    import socketio
+
+    customer_events = asyncio.Queue()
+    customer = socketio.AsyncClient(reconnection=False)
+    customer.on("session_confirm", lambda data: customer_events.put_nowait(("confirm", data)))
+    customer.on("bot_uttered", lambda data: customer_events.put_nowait(("bot", data)))
+    await customer.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
+    await customer.emit("session_request", {})
+    _, session_id = await asyncio.wait_for(customer_events.get(), 10)
+
+    async def customer_says(text):
+        await customer.emit("user_uttered", {"message": text, "session_id": session_id})
+
+    await customer_says("je cherche les pegasus 41 homme")
+    await asyncio.wait_for(customer_events.get(), 30)
+    await customer_says("je veux parler à un conseiller")
+    _, handed = await asyncio.wait_for(customer_events.get(), 30)
+    assert handed["text"].startswith("Je vous passe un conseiller : vous êtes n°")
+
+    http, csrf = await console_session(stack, agent)
+    ws = await http.ws_connect("/console/ws", origin=stack.url)
+    queue = (await ws.receive_json())["tickets"]
+    ticket = next(t for t in queue if t["channel"] == "web" and t["status"] == "open"
+                  and t["reason"] == "demande du client")
+    await ws.send_json({"csrf": csrf, "ticket_id": ticket["id"], "action": "claim"})
+
+    async def agent_event(kind):
+        while True:
+            event = await asyncio.wait_for(ws.receive_json(), 30)
+            if event["type"] == kind:
+                return event
+
+    assert (await agent_event("result"))["ok"] is True
+    response = await http.get(f"/console/api/tickets/{ticket['id']}")
+    view = await response.json()
+    assert response.status == 200, view
+    assert view["summary"]["last_customer_messages"][-1] == "je veux parler à un conseiller"
+    assert view["summary"]["product"] == "P000001"
+    assert "request_human" in view["summary"]["intents"]
+    assert view["profile"] is None and view["verified"] is False
+
+    await customer_says("ma taille est le 42, vous l'avez à Lille ?")
+    message = await agent_event("message")
+    assert (message["author"], message["text"]) == ("customer", "ma taille est le 42, vous l'avez à Lille ?")
+    with pytest.raises(asyncio.TimeoutError):  # the bot stays quiet while a person answers
+        await asyncio.wait_for(customer_events.get(), 3)
+
+    await ws.send_json({"csrf": csrf, "ticket_id": ticket["id"], "action": "reply",
+                        "text": "Bonjour, je regarde le stock de Lille pour vous."})
+    _, reply = await asyncio.wait_for(customer_events.get(), 10)
+    assert reply == {"text": "Bonjour, je regarde le stock de Lille pour vous."}
+
+    note = await http.post(f"/console/api/tickets/{ticket['id']}/note",
+                           json={"text": "client patient"}, headers={"X-CSRF-Token": csrf})
+    assert (await note.json())["ok"] is True
+    back = await http.post(f"/console/api/tickets/{ticket['id']}/handback",
+                           headers={"X-CSRF-Token": csrf})
+    assert (await back.json())["ok"] is True
+    _, resumed = await asyncio.wait_for(customer_events.get(), 10)
+    assert resumed["text"].startswith("Je reprends la main")
+
+    await customer_says("bonjour")
+    _, greeting = await asyncio.wait_for(customer_events.get(), 30)
+    assert greeting["text"].startswith("Bonjour et bienvenue")
+
+    history = [m["text"] for m in await stack_history(stack, session_id)]
+    assert "Bonjour, je regarde le stock de Lille pour vous." in history  # recorded in Rasa
+    view = await (await http.get(f"/console/api/tickets/{ticket['id']}")).json()
+    assert [(m["author"], m["text"]) for m in view["messages"]] == [
+        ("customer", "ma taille est le 42, vous l'avez à Lille ?"),
+        ("agent", "Bonjour, je regarde le stock de Lille pour vous.")]
+    assert view["notes"][0]["text"] == "client patient"
+    await ws.close()
+    await http.close()
+    await customer.eio.disconnect(abort=True)
+
+
+async def stack_history(stack, session_id):
+    import aiohttp
+
+    token = (Path(stack.env["COMPTOIR_VAR_DIR"]) / "rasa_token").read_text().strip()
+    async with aiohttp.ClientSession() as session:
+        url = f"http://127.0.0.1:{stack.ports['RASA_PORT']}/conversations/{session_id}/tracker"
+        async with session.get(url, params={"token": token}) as response:
+            events = (await response.json())["events"]
+    return [{"text": e.get("text")} for e in events if e["event"] == "bot"]
+
+
+def test_console_in_a_browser_reaches_the_customer_page(stack, agent):
+    shots = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        shopper = browser.new_context().new_page()
+        shopper.goto(stack.url + "/")
+        shopper.locator(".cpt-bot").first.wait_for(timeout=30000)
+        shopper.get_by_label("Votre message").fill("un humain svp")
+        shopper.keyboard.press("Enter")
+        shopper.locator(".cpt-bot", has_text="Je vous passe un conseiller").wait_for(timeout=30000)
+
+        console = browser.new_context().new_page()
+        console.goto(stack.url + "/console")
+        console.get_by_label("Identifiant").fill(agent)
+        console.get_by_label("Mot de passe").fill(AGENT_PASSWORD)
+        console.get_by_role("button", name="Se connecter").click()
+        ticket = console.locator(".ticket", has_text="demande du client").filter(
+            has=console.get_by_role("button", name="Prendre en charge")).last
+        ticket.get_by_role("button", name="Prendre en charge").click()
+        console.get_by_text("Client non vérifié").wait_for(timeout=15000)
+        console.get_by_label("Réponse au client").fill("Bonjour, ici Claire du service client.")
+        console.get_by_role("button", name="Envoyer").click()
+        shopper.locator(".cpt-bot", has_text="ici Claire du service client").wait_for(timeout=15000)
+        console.locator(".from-agent", has_text="ici Claire").wait_for(timeout=15000)
+        console.screenshot(path=str(shots / "console.png"), full_page=True)
         browser.close()
 
 

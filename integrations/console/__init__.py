@@ -179,7 +179,8 @@ class Console:
             raise web.HTTPNotFound(text=json.dumps({"error": "Ticket introuvable."}),
                                    content_type="application/json")
         events = await self.transcript(data.pop("sender"))
-        data["transcript"] = [{"sender": e["sender"], "text": e["text"]} for e in events]
+        data["transcript"] = [{"sender": e["sender"], "text": e["text"]}
+                              for e in events if "sender" in e]
         data["summary"] = summarise(events, data["transcript"])
         return web.json_response(data)
 

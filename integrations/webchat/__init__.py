@@ -82,7 +82,10 @@ class WebChat:
         self.sio.attach(app, socketio_path="socket.io")
         app.router.add_get("/webchat/widget.js", self.widget)
         app.router.add_get("/", self.demo_page)
-        app.router.add_get("/favicon.ico", lambda request: web.Response(status=204))
+        app.router.add_get("/favicon.ico", self.no_icon)
+
+    async def no_icon(self, request: web.Request) -> web.Response:
+        return web.Response(status=204)
 
     async def widget(self, request: web.Request) -> web.Response:
         return web.FileResponse(STATIC / "widget.js", headers={

@@ -113,3 +113,30 @@ async def test_a_ticket_shows_its_messages_summary_and_no_profile_when_unverifie
     assert view["messages"][0]["text"] == "vous êtes là ?"
     assert view["profile"] is None and view["verified"] is False
     assert set(view["summary"]) == {"last_customer_messages", "last_bot_answers", "intents", "product"}
+
+
+async def test_staff_see_open_data_requests_by_due_date_and_move_them_on(console, shop):
+    import datetime as dt
+
+    from bot.models import PrivacyRequest
+
+    now = dt.datetime.utcnow().replace(microsecond=0)
+    with shop.begin() as session:
+        session.add_all([
+            PrivacyRequest(customer_id=1, kind="erasure", status="received", created_at=now,
+                           due_at=now + dt.timedelta(days=30)),
+            PrivacyRequest(customer_id=2, kind="access", status="in_progress",
+                           created_at=now - dt.timedelta(days=40), due_at=now - dt.timedelta(days=10)),
+        ])
+    csrf = (await (await login(console)).json())["csrf"]
+    listed = (await (await console.get("/console/api/requests")).json())["requests"]
+    assert [(r["kind"], r["overdue"]) for r in listed] == [("access", True), ("erasure", False)]
+    assert (await console.post(f"/console/api/requests/{listed[0]['id']}", json={"status": "done"})).status == 403
+    moved = await console.post(f"/console/api/requests/{listed[0]['id']}", json={"status": "done"},
+                               headers={"X-CSRF-Token": csrf})
+    assert moved.status == 200
+    bad = await console.post(f"/console/api/requests/{listed[1]['id']}", json={"status": "lost"},
+                             headers={"X-CSRF-Token": csrf})
+    assert bad.status == 400
+    remaining = (await (await console.get("/console/api/requests")).json())["requests"]
+    assert [r["kind"] for r in remaining] == ["erasure"]

@@ -91,6 +91,8 @@ class Stack:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())
+        except urllib.error.URLError as error:  # not listening (yet)
+            return 0, {"error": str(error.reason)}
 
     def wait_healthy(self, timeout=180):
         deadline = time.monotonic() + timeout
@@ -364,6 +366,7 @@ def test_the_web_widget_in_a_real_browser(stack):
 
 
 AGENT_PASSWORD = "console password 2026"
+HANDED_OVER = {}  # the ticket of the handover test, checked again after a gateway crash
 
 
 @pytest.fixture(scope="module")
@@ -435,6 +438,7 @@ async def test_handover_between_a_web_customer_and_an_agent(stack, agent):
                 return event
 
     assert (await agent_event("result"))["ok"] is True
+    HANDED_OVER["ticket"] = ticket["id"]
     response = await http.get(f"/console/api/tickets/{ticket['id']}")
     view = await response.json()
     assert response.status == 200, view
@@ -545,6 +549,27 @@ def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):
     said = [e.get("text") for e in events if e["event"] == "user"]
     assert said[:2] == ["bonjour", "horaires du magasin de lille svp"]
     assert "Bonjour" in texts(stack.say("client-1", "bonjour"))
+
+    # The gateway dies: tickets, their messages and notes are still there after its restart.
+    gateway_pid = stack.pid("gateway")
+    mark = len(stack.lines)
+    os.kill(gateway_pid, signal.SIGKILL)
+    stack.pid("gateway", after=mark)
+    stack.wait_healthy()
+
+    async def tickets_after_restart():
+        http, _csrf = await console_session(stack, "claire")
+        queue = (await (await http.get("/console/api/queue")).json())["tickets"]
+        ended = await (await http.get(f"/console/api/tickets/{HANDED_OVER['ticket']}")).json()
+        await http.close()
+        return queue, ended
+
+    if HANDED_OVER:
+        queue, ended = asyncio.run(tickets_after_restart())
+        assert "client mécontent" in [t["reason"] for t in queue]  # still waiting
+        assert ended["status"] == "handed_back"
+        assert [m["author"] for m in ended["messages"]] == ["customer", "agent"]
+        assert [n["text"] for n in ended["notes"]] == ["client patient"]
 
     # Rasa's API is never open without its token.
     with pytest.raises(urllib.error.HTTPError) as refused:

@@ -146,8 +146,18 @@
       list.textContent = "";
       if (!data.requests.length) list.appendChild(el("li", "", "Aucune demande en cours."));
       data.requests.forEach(function (r) {
-        list.appendChild(el("li", "ticket", "Demande " + r.id + " : " + r.kind + " — " + r.status +
-          " — échéance " + r.due_at.slice(0, 10) + (r.overdue ? " (en retard)" : "")));
+        var item = el("li", "ticket", "Demande " + r.id + " : " + r.kind + " — " + r.status +
+          " — échéance " + r.due_at.slice(0, 10) + (r.overdue ? " (en retard)" : "") + " ");
+        [["in_progress", "En cours"], ["done", "Traitée"], ["refused", "Refusée"]].forEach(function (s) {
+          if (s[0] === r.status) return;
+          var b = el("button", "", s[1]);
+          b.type = "button";
+          b.addEventListener("click", function () {
+            api("POST", "/console/api/requests/" + r.id, { status: s[0] }).then(loadRequests);
+          });
+          item.appendChild(b);
+        });
+        list.appendChild(item);
       });
     });
   }

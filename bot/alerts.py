@@ -13,7 +13,7 @@ from typing import Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.consent import consent_granted, set_consent
+from bot.consent import consent_granted, conversation_ref, set_consent
 from bot.models import ChatIdentity, OutboundMessage, Product, StockAlert, Store, Variant, utcnow
 
 ALERT_WORDING_VERSION = "alerte-stock-2025-01"
@@ -23,10 +23,10 @@ ALERT_WORDING = ("En choisissant « Ici », vous acceptez de recevoir dans cette
 
 
 def subscribe_here(session: Session, identity: ChatIdentity, variant_id: int,
-                   store_id: Optional[int], conversation: Optional[str] = None) -> bool:
+                   store_id: Optional[int]) -> bool:
     """Consent for this chat and purpose, then the alert; False if it already existed."""
     set_consent(session, "back_in_stock", identity.channel, True, identity_id=identity.id,
-                source_channel=identity.channel, source_conversation=conversation,
+                source_channel=identity.channel, source_conversation=conversation_ref(identity.id),
                 wording_version=ALERT_WORDING_VERSION)
     existing = session.execute(select(StockAlert.id).where(
         StockAlert.identity_id == identity.id, StockAlert.variant_id == variant_id,

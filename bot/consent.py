@@ -51,6 +51,12 @@ def set_consent(session: Session, purpose: str, channel: str, granted: bool, *,
 STOP_WORDING_VERSION = "stop-2025-01"
 
 
+def conversation_ref(identity_id: int) -> str:
+    """How the ledger names a conversation: the chat identity's internal id, which
+    identifies nobody once an erasure has deleted that identity."""
+    return f"identity:{identity_id}"
+
+
 def stop_chat(session: Session, channel: str, external_id: str) -> int:
     """STOP from a chat: no more messages of any purpose to this chat, verified or not.
 
@@ -63,11 +69,12 @@ def stop_chat(session: Session, channel: str, external_id: str) -> int:
     changed = 0
     for purpose in CONSENT_PURPOSES:
         changed += set_consent(session, purpose, channel, False, identity_id=identity.id,
-                               source_channel=channel, source_conversation=external_id,
+                               source_channel=channel,
+                               source_conversation=conversation_ref(identity.id),
                                wording_version=STOP_WORDING_VERSION)
         if identity.customer_id and identity.verified_at:
             changed += set_consent(session, purpose, channel, False,
                                    customer_id=identity.customer_id, source_channel=channel,
-                                   source_conversation=external_id,
+                                   source_conversation=conversation_ref(identity.id),
                                    wording_version=STOP_WORDING_VERSION)
     return changed

@@ -183,6 +183,9 @@ class Customer(Base):
     phone = Column(String(20), unique=True)
     birthday = Column(Date)
     preferred_channel = Column(String(16))
+    address_line = Column(String(200))
+    address_postcode = Column(String(10))
+    address_city = Column(String(80))
     language = Column(String(8), nullable=False, default="fr")
     created_at = Column(DateTime, nullable=False, default=utcnow)
     erased_at = Column(DateTime)
@@ -467,3 +470,32 @@ class DataAccessLog(Base):
     customer_id = Column(Integer, nullable=False)
     ticket_id = Column(Integer)
     viewed_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class VerificationCode(Base):
+    """A one-time code sent to a customer's contact on file; only its hash is kept."""
+
+    __tablename__ = "verification_codes"
+    id = Column(Integer, primary_key=True)
+    identity_id = Column(ForeignKey("chat_identities.id", ondelete="CASCADE"), nullable=False)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"))  # null: unknown contact
+    purpose = Column(String(16), nullable=False, default="link")  # link, or new_email/new_phone
+    new_value = Column(String(254))  # the contact being verified for a correction
+    code_hash = Column(String(64), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+    used_at = Column(DateTime)
+
+    __table_args__ = (
+        Index("ix_verification_codes_identity", "identity_id", "created_at"),
+        Index("ix_verification_codes_customer", "customer_id", "created_at"),
+    )
+
+
+class UsedCustomerToken(Base):
+    """Ids of customer tokens already accepted from the retailer's site (no replay)."""
+
+    __tablename__ = "used_customer_tokens"
+    jti = Column(String(64), primary_key=True)
+    expires_at = Column(DateTime, nullable=False)

@@ -47,6 +47,14 @@ class Settings:
     telegram_webhook_secret: Optional[str]
     webchat_origins: Tuple[str, ...]
     support_hours: str
+    identity_secret: str
+    customer_token_secret: Optional[str]
+    smtp_url: Optional[str]
+    mail_from: str
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
 
     @property
     def rasa_url(self) -> str:
@@ -215,6 +223,16 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     except ValueError:
         raise SettingsError(f"SUPPORT_HOURS must look like 'lun-sam 09:00-19:00', got {support_hours!r}") from None
 
+    identity_secret = env.get("IDENTITY_SECRET", "").strip() or _secret_file(var_dir / "identity_secret")
+    if len(identity_secret) < 32:
+        raise SettingsError("IDENTITY_SECRET must be at least 32 characters long")
+    customer_token_secret = env.get("CUSTOMER_TOKEN_SECRET", "").strip() or None
+    if customer_token_secret is not None and len(customer_token_secret) < 32:
+        raise SettingsError("CUSTOMER_TOKEN_SECRET must be at least 32 characters long")
+    smtp_url = env.get("SMTP_URL", "").strip() or None
+    if smtp_url is not None and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
+        raise SettingsError("SMTP_URL must be an smtp:// or smtps:// URL")
+
     return Settings(
         var_dir=var_dir,
         gateway_host=gateway_host,
@@ -240,4 +258,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         telegram_webhook_secret=webhook_secret,
         webchat_origins=webchat_origins,
         support_hours=support_hours,
+        identity_secret=identity_secret,
+        customer_token_secret=customer_token_secret,
+        smtp_url=smtp_url,
+        mail_from=env.get("MAIL_FROM", "").strip() or "Comptoir <ne-pas-repondre@comptoir.example>",
     )

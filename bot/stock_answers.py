@@ -397,7 +397,7 @@ class StockDesk:
                  if store_code else None)
         identity = self._identity(ask)
         created = alerts.subscribe_here(self.session, identity, variant.id,
-                                        store.id if store else None, conversation=ask.sender)
+                                        store.id if store else None)
         where = f" à {store.name}" if store else ""
         if created:
             return reply.say(f"C'est noté : je vous préviens ici dès que {title} est de retour"

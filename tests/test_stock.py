@@ -80,7 +80,7 @@ def test_postcodes_and_cities_without_a_store_are_located(shop):
 def subscribe(shop, sender, variant_id, store_id=None):
     with shop.begin() as session:
         identity = identity_for(session, "web", sender)
-        return alerts.subscribe_here(session, identity, variant_id, store_id, conversation=sender)
+        return alerts.subscribe_here(session, identity, variant_id, store_id)
 
 
 def test_alert_is_recorded_with_consent_in_the_ledger_and_fires_exactly_once(shop):

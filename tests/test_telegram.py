@@ -114,5 +114,5 @@ async def test_stop_withdraws_telegram_consent_even_unverified(gateway, fake, sh
         entries = session.execute(select(ConsentLedgerEntry).where(
             ConsentLedgerEntry.identity_id.isnot(None))).scalars().all()
     assert {(e.purpose, e.channel, e.new_state, e.source_conversation) for e in entries} == {
-        (p, "telegram", False, f"telegram:{USER}")
+        (p, "telegram", False, f"identity:{entries[0].identity_id}")
         for p in ("offers", "birthday", "back_in_stock", "personalisation")}

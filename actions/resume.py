@@ -13,6 +13,7 @@ from actions.stores import store_hours
 # What was asked -> which answer goes on with the shopper's reply.
 RESUME = {"size": "stock", "colour": "stock", "nearest_place": "nearest",
           "hold_store": "hold", "parts_product": "parts"}
+PRIVACY_RESUME = (("contact", "verify"), ("code", "code"), ("correct ", "correct"))
 
 
 class ActionResume(Action):
@@ -23,6 +24,13 @@ class ActionResume(Action):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         pending = tracker.get_slot("pending") or ""
         ask = stock_ask(tracker)
+        privacy_kind = next((kind for prefix, kind in PRIVACY_RESUME if pending.startswith(prefix)), None)
+        if privacy_kind is not None:
+            from actions.privacy import ActionCorrectData, ActionPrivacyCode, ActionVerify
+
+            action = {"verify": ActionVerify, "code": ActionPrivacyCode,
+                      "correct": ActionCorrectData}[privacy_kind]()
+            return await action.run(dispatcher, tracker, domain)
         if pending.startswith("hours_store"):
             return await store_hours(dispatcher, tracker, pending_day=pending[12:] or None)
         kind = RESUME.get(pending)

@@ -29,7 +29,10 @@ from bot.reservations import expire_due
 from bot.stock_import import StockUpdateError, apply_stock_updates
 from bot import handover
 from bot.identities import identity_for
-from bot.models import OutboundMessage
+from bot.identity import accept_customer_token
+from bot.models import ChatIdentity, Customer, OutboundMessage
+from bot.privacy import erase_conversations, export, export_zip, read_export_token
+from sqlalchemy import select
 from integrations.console import Console
 from integrations.webchat import WebChat
 from bot.rasa_client import RasaClient, RasaUnavailable
@@ -157,6 +160,11 @@ async def converse(app: web.Application, sender: str, message: str,
     for item in raw_replies:
         if not isinstance(item, dict):
             continue
+        custom = item.get("custom")
+        if isinstance(custom, dict) and "comptoir_erase_conversations" in custom:
+            # Erasure: Rasa has saved this turn; now its conversations leave the tracker store.
+            await _erase_conversations(app, list(custom["comptoir_erase_conversations"]) + [sender])
+            continue
         kept = {key: item[key] for key in REPLY_FIELDS if key in item}
         if kept:
             replies.append({"recipient_id": sender, **kept})
@@ -241,6 +249,56 @@ async def ticket_context(app: web.Application, sender: str) -> List[Dict[str, An
         elif event.get("event") == "slot" and event.get("name") == "stock_product" and event.get("value"):
             extra.append({"product": event["value"]})
     return [dict(m) for m in shown] + extra
+
+
+async def _erase_conversations(app: web.Application, senders: List[str]) -> None:
+    def erase() -> int:
+        engine = make_engine(app[SETTINGS].tracker_store_url)
+        try:
+            return erase_conversations(engine, senders)
+        finally:
+            engine.dispose()
+
+    try:
+        removed = await asyncio.to_thread(erase)
+        logger.info("erasure: %d tracker events removed", removed)
+    except SQLAlchemyError as error:
+        logger.error("erasure: tracker store not cleaned: %s", type(error).__name__)
+
+
+async def export_download(request: web.Request) -> web.Response:
+    """GET /exports/{token}: a customer's data export, for 24 hours after it was asked."""
+    settings = request.app[SETTINGS]
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    customer_id = read_export_token(settings.identity_secret, request.match_info["token"], now)
+    if customer_id is None:
+        return web.Response(status=410, content_type="text/plain", charset="utf-8",
+                            text="Ce lien d'export n'est pas valide ou a expiré. Redemandez-le au chat.")
+
+    def senders() -> Optional[List[str]]:
+        with session_scope(request.app[SESSIONS]) as session:
+            customer = session.get(Customer, customer_id)
+            if customer is None or customer.erased_at is not None:
+                return None
+            return [i.external_id for i in session.execute(select(ChatIdentity).where(
+                ChatIdentity.customer_id == customer_id)).scalars()]
+
+    known = await asyncio.to_thread(senders)
+    if known is None:
+        return web.Response(status=410, content_type="text/plain", charset="utf-8",
+                            text="Ces données ont été supprimées.")
+    conversations = {}
+    for sender in known:
+        conversations[sender] = await history(request.app, sender)
+
+    def build() -> bytes:
+        with session_scope(request.app[SESSIONS]) as session:
+            return export_zip(export(session, customer_id, conversations))
+
+    body = await asyncio.to_thread(build)
+    return web.Response(body=body, content_type="application/zip", headers={
+        "Content-Disposition": 'attachment; filename="mes-donnees-comptoir.zip"',
+        "Cache-Control": "no-store"})
 
 
 async def _pending_messages(app: web.Application, channel: str, sender: str) -> List[str]:
@@ -482,6 +540,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/health", health)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
     app.router.add_post("/api/stock", stock_update)
+    app.router.add_get("/exports/{token}", export_download)
 
 
 def init_app(settings: Settings) -> web.Application:
@@ -497,7 +556,17 @@ def init_app(settings: Settings) -> web.Application:
     async def channel_converse(sender, message, metadata, channel):
         return await converse(app, sender, message, metadata, channel)
 
-    webchat = WebChat(settings, channel_converse, lambda sender: history(app, sender))
+    async def accept_token(session_id: str, token: str) -> bool:
+        def accept() -> bool:
+            now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+            with session_scope(app[SESSIONS]) as session:
+                identity = identity_for(session, "web", session_id)
+                return accept_customer_token(session, settings.customer_token_secret, token,
+                                             identity, now) is not None
+
+        return await asyncio.to_thread(accept)
+
+    webchat = WebChat(settings, channel_converse, lambda sender: history(app, sender), accept_token)
     webchat.attach(app)
     app[WEBCHAT] = webchat
     console = Console(lambda: app[SESSIONS],

@@ -4,6 +4,7 @@ This is what `make run` starts. Ports are free ones and data lives in a temporar
 folder, so it runs beside a developer's own instance.
 """
 import asyncio
+import io
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -522,6 +524,72 @@ def test_console_in_a_browser_reaches_the_customer_page(stack, agent):
         console.locator(".from-agent", has_text="ici Claire").wait_for(timeout=15000)
         console.screenshot(path=str(shots / "console.png"), full_page=True)
         browser.close()
+
+
+def outbox_code(stack, to):
+    outbox = Path(stack.env["COMPTOIR_VAR_DIR"]) / "outbox"
+    for path in sorted(outbox.glob("*.txt"), reverse=True):
+        content = path.read_text()
+        if f"To: {to}" in content:
+            return re.search(r"\b(\d{6})\b", content.split("\n\n", 1)[1]).group(1)
+    raise AssertionError(f"no code for {to} in {outbox}")
+
+
+def text_found(db_path, needle):
+    """Where `needle` appears in any text column of an SQLite file (None if nowhere)."""
+    import sqlite3
+
+    connection = sqlite3.connect(db_path)
+    try:
+        tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            for column in connection.execute(f'PRAGMA table_info("{table}")'):
+                if column[2].upper().startswith(("VARCHAR", "TEXT", "")):
+                    hit = connection.execute(f'SELECT 1 FROM "{table}" WHERE CAST("{column[1]}" AS TEXT) '
+                                             'LIKE ? LIMIT 1', (f"%{needle}%",)).fetchone()
+                    if hit:
+                        return f"{table}.{column[1]}"
+    finally:
+        connection.close()
+    return None
+
+
+def test_stop_in_the_middle_of_a_stock_question(stack):
+    assert "quelle taille" in texts(stack.say("stopper-1", "vous avez les pegasus 41 homme ?"))
+    stopped = texts(stack.say("stopper-1", "STOP"))
+    assert stopped.startswith("C'est noté : vous ne recevrez plus aucun message de notre part")
+
+
+def test_data_rights_end_to_end_with_the_code_from_the_outbox(stack):
+    email, phone = "julien.moreau@example.org", "+33639980002"
+    sender = "rights-1"
+    asked = texts(stack.say(sender, "quelles données avez-vous sur moi ?"))
+    assert asked.startswith("Pour protéger vos données") and "Julien" not in asked
+    sent = texts(stack.say(sender, email))
+    assert "un code à 6 chiffres vient d'être envoyé" in sent
+    summary = texts(stack.say(sender, outbox_code(stack, email)))
+    assert "Merci Julien, c'est bien vous." in summary
+    assert f"• Contact : {email}, {phone}" in summary
+
+    link = re.search(r"(/exports/\S+)", texts(stack.say(sender, "je veux exporter mes données"))).group(1)
+    with urllib.request.urlopen(stack.url + link, timeout=30) as response:
+        archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    exported = json.loads(archive.read("export.json"))
+    assert exported["profile"][0]["email"] == email
+    assert "quelles données avez-vous sur moi ?" in [m["text"] for m in exported["conversations"][sender]]
+
+    first = stack.say(sender, "supprimez mes données")
+    second = stack.say(sender, first[0]["buttons"][0]["payload"])
+    assert "Dernière confirmation" in texts(second)
+    done = texts(stack.say(sender, second[0]["buttons"][0]["payload"]))
+    assert done.startswith("C'est fait : vos données personnelles sont supprimées.")
+    var = Path(stack.env["COMPTOIR_VAR_DIR"])
+    for needle in (email, phone, "800000000002", sender):
+        assert text_found(var / "shop.db", needle) is None, needle
+        assert text_found(var / "trackers.db", needle) is None, needle
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        urllib.request.urlopen(stack.url + link, timeout=30)
+    assert gone.value.code == 410  # the link died with the data
 
 
 def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):

@@ -64,9 +64,11 @@ def _safe_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class WebChat:
-    def __init__(self, settings: Settings, converse: Converse, history: History) -> None:
+    def __init__(self, settings: Settings, converse: Converse, history: History,
+                 accept_token: Optional[Callable[[str, str], Awaitable[bool]]] = None) -> None:
         self.converse = converse
         self.history = history
+        self.accept_token = accept_token
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp", cors_allowed_origins=list(settings.webchat_origins),
             max_http_buffer_size=MAX_EVENT_BYTES, logger=False, engineio_logger=False)
@@ -128,6 +130,12 @@ class WebChat:
         message = data.get("message")
         if not isinstance(message, str):
             message = ""
+        custom = data.get("customData")
+        token = custom.get("customer_token") if isinstance(custom, dict) else None
+        if token and self.accept_token is not None:
+            # A customer signed in on the retailer's site: the chat is verified at once.
+            # A forged, expired or replayed token is simply not accepted.
+            await self.accept_token(session_id, str(token))
         lock = self._locks.setdefault(session_id, asyncio.Lock())
         async with lock:  # one session's messages in order; other sessions run freely
             wait = self.limiter.wait(session_id)

@@ -1,0 +1,144 @@
+"""Identity, consent and personal-data actions: thin adapters over
+`bot.privacy_answers.PrivacyDesk`."""
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import ShopUnavailable, in_shop, latest_metadata, settings
+from bot.identity import Verifier
+from bot.messaging import Messenger
+from bot.privacy_answers import PrivacyAsk, PrivacyDesk
+from bot.stock_answers import Reply
+
+
+def privacy_ask(tracker: Tracker) -> PrivacyAsk:
+    channel = latest_metadata(tracker).get("comptoir_channel")
+    return PrivacyAsk(text=tracker.latest_message.get("text") or "",
+                      channel=channel if channel in ("web", "telegram") else "web",
+                      sender=tracker.sender_id, pending=tracker.get_slot("pending"),
+                      confirm=next(tracker.get_latest_entity_values("confirm"), None),
+                      public_url=settings().gateway_url)
+
+
+async def answer(kind: str, ask: PrivacyAsk, **extra) -> Reply:
+    config = settings()
+    verifier = Verifier(config.identity_secret,
+                        Messenger(config.outbox_dir, config.smtp_url, config.mail_from))
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+    def work(session) -> Reply:
+        desk = PrivacyDesk(session, verifier, now, config.identity_secret)
+        return getattr(desk, f"answer_{kind}")(ask, **extra)
+
+    return await in_shop(work)
+
+
+def send(reply: Reply, dispatcher: CollectingDispatcher) -> List[Dict[Text, Any]]:
+    from rasa_sdk.events import SlotSet
+
+    for message in reply.messages:
+        if "custom" in message:
+            dispatcher.utter_message(json_message=message["custom"])
+        else:
+            dispatcher.utter_message(text=message["text"], buttons=message["buttons"] or None)
+    return [SlotSet(name, value) for name, value in reply.slots.items()]
+
+
+class PrivacyAction(Action, metaclass=abc.ABCMeta):
+    kind: str = ""
+
+    @abc.abstractmethod
+    def name(self) -> Text:
+        ...
+
+    def extra(self, tracker: Tracker) -> Dict[str, Any]:
+        return {}
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        try:
+            reply = await answer(self.kind, privacy_ask(tracker), **self.extra(tracker))
+        except ShopUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        return send(reply, dispatcher)
+
+
+class ActionVerify(PrivacyAction):
+    kind = "verify"
+
+    def name(self) -> Text:
+        return "action_verify"
+
+    def extra(self, tracker: Tracker) -> Dict[str, Any]:
+        pending = tracker.get_slot("pending") or ""
+        then = pending.split(" ", 1)[1] if pending.startswith("contact ") else None
+        return {"then": then}
+
+
+class ActionPrivacyCode(PrivacyAction):
+    kind = "code"
+
+    def name(self) -> Text:
+        return "action_privacy_code"
+
+
+class ActionLogout(PrivacyAction):
+    kind = "logout"
+
+    def name(self) -> Text:
+        return "action_logout"
+
+
+class ActionMyData(PrivacyAction):
+    kind = "summary"
+
+    def name(self) -> Text:
+        return "action_my_data"
+
+
+class ActionExportData(PrivacyAction):
+    kind = "export"
+
+    def name(self) -> Text:
+        return "action_export_data"
+
+
+class ActionCorrectData(PrivacyAction):
+    kind = "correct"
+
+    def name(self) -> Text:
+        return "action_correct_data"
+
+
+class ActionEraseData(PrivacyAction):
+    kind = "erase"
+
+    def name(self) -> Text:
+        return "action_erase_data"
+
+
+class ActionShowConsents(PrivacyAction):
+    kind = "consents"
+
+    def name(self) -> Text:
+        return "action_show_consents"
+
+
+class ActionStop(PrivacyAction):
+    kind = "stop"
+
+    def name(self) -> Text:
+        return "action_stop"
+
+
+class ActionWhyData(PrivacyAction):
+    kind = "why"
+
+    def name(self) -> Text:
+        return "action_why_data"

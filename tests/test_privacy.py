@@ -1,0 +1,234 @@
+"""Identity, consent and data rights at the service level, on the real demo shop."""
+import datetime as dt
+import json
+import re
+import zipfile
+import io
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from bot import identity as ident
+from bot import privacy
+from bot.identities import identity_for
+from bot.messaging import Messenger
+from bot.models import ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest
+from bot.privacy_answers import CODE_SENT, PrivacyAsk, PrivacyDesk
+
+SECRET = "s" * 40
+NOW = dt.datetime(2026, 3, 12, 10, 0)
+CAMILLE = "camille.martin@example.org"
+
+
+class Chat:
+    def __init__(self, shop, outbox, sender="web-priv-1", now=NOW):
+        self.shop, self.outbox, self.sender, self.now = shop, outbox, sender, now
+        self.pending = None
+
+    def say(self, kind, text, confirm=None, **extra):
+        verifier = ident.Verifier(SECRET, Messenger(self.outbox))
+        with self.shop.begin() as session:
+            desk = PrivacyDesk(session, verifier, self.now, SECRET)
+            ask = PrivacyAsk(text=text, channel="web", sender=self.sender, pending=self.pending,
+                             confirm=confirm)
+            reply = getattr(desk, f"answer_{kind}")(ask, **extra)
+        if "pending" in reply.slots:
+            self.pending = reply.slots["pending"]
+        return reply
+
+    @staticmethod
+    def text(reply):
+        return "\n".join(m.get("text") or "" for m in reply.messages)
+
+
+def last_code(outbox, to):
+    files = sorted(outbox.glob("*.txt"))
+    for path in reversed(files):
+        content = path.read_text()
+        if f"To: {to}" in content:
+            return re.search(r"\b(\d{6})\b", content.split("\n\n", 1)[1]).group(1)
+    raise AssertionError(f"no message to {to} in {outbox}")
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    return tmp_path / "outbox"
+
+
+def verify(chat, outbox, contact=CAMILLE):
+    assert Chat.text(chat.say("verify", f"mon email c'est {contact}")) == CODE_SENT
+    return chat.say("code", last_code(outbox, contact))
+
+
+def test_an_unverified_chat_gets_nothing_personal_for_a_known_email(shop, outbox):
+    chat = Chat(shop, outbox)
+    asked = Chat.text(chat.say("summary", f"quelles données avez-vous sur {CAMILLE} ?"))
+    known = Chat.text(chat.say("verify", f"c'est {CAMILLE}"))
+    unknown = Chat.text(Chat(shop, outbox, "web-priv-2").say("verify", "c'est nobody@example.org"))
+    assert known == unknown == CODE_SENT  # no account enumeration
+    for said in (asked, known):
+        assert "Camille" not in said and "Martin" not in said and "+336" not in said
+    assert len(list(outbox.glob("*.txt"))) == 1  # only the real customer got a code
+
+
+def test_the_right_code_links_the_chat_and_shows_the_summary(shop, outbox):
+    chat = Chat(shop, outbox)
+    chat.say("summary", "qu'avez-vous sur moi ?")
+    assert chat.pending == "contact summary"
+    chat.say("verify", CAMILLE, then="summary")
+    done = Chat.text(chat.say("code", last_code(outbox, CAMILLE)))
+    assert done.startswith("Merci Camille, c'est bien vous.")
+    assert "Voici ce que nous avons sur vous, Camille" in done and CAMILLE in done
+    with shop() as session:
+        assert session.execute(select(PrivacyRequest.kind)).scalars().all() == ["access"]
+
+
+def test_guessed_expired_and_exhausted_codes_are_refused(shop, outbox):
+    chat = Chat(shop, outbox)
+    chat.say("verify", CAMILLE)
+    code = last_code(outbox, CAMILLE)
+    wrong = "000000" if code != "000000" else "111111"
+    assert "ne correspond pas" in Chat.text(chat.say("code", wrong))
+    for _ in range(3):
+        chat.say("code", wrong)
+    assert "Trop d'essais" in Chat.text(chat.say("code", wrong))  # the fifth try
+    assert "Trop d'essais" in Chat.text(chat.say("code", code))  # even the right one now
+
+    late = Chat(shop, outbox, "web-priv-late")
+    late.say("verify", CAMILLE)
+    late.now = NOW + dt.timedelta(minutes=11)
+    assert "a expiré" in Chat.text(late.say("code", last_code(outbox, CAMILLE)))
+    with shop() as session:
+        assert session.execute(select(ChatIdentity.customer_id).where(
+            ChatIdentity.external_id.in_(("web-priv-1", "web-priv-late")))).scalars().all() == [None, None]
+
+
+def test_codes_are_rate_limited_per_chat(shop, outbox):
+    chat = Chat(shop, outbox)
+    for _ in range(3):
+        assert Chat.text(chat.say("verify", CAMILLE)) == CODE_SENT
+    assert "plusieurs codes" in Chat.text(chat.say("verify", CAMILLE))
+
+
+def test_customer_tokens_forged_expired_or_replayed_are_refused(shop):
+    key = "k" * 40
+    good = ident.sign_customer_token(key, "800000000001", NOW + dt.timedelta(minutes=5), jti="j1")
+    forged = ident.sign_customer_token("x" * 40, "800000000001", NOW + dt.timedelta(minutes=5))
+    expired = ident.sign_customer_token(key, "800000000001", NOW - dt.timedelta(seconds=1))
+    tampered = good.replace(good.split(".")[0], ident._b64(json.dumps(
+        {"card": "800000000002", "exp": 9999999999, "jti": "j2"}).encode()))
+    with shop.begin() as session:
+        chat = identity_for(session, "web", "web-token")
+        for bad in (forged, expired, tampered, "garbage", ""):
+            assert ident.accept_customer_token(session, key, bad, chat, NOW) is None
+        assert ident.accept_customer_token(session, None, good, chat, NOW) is None  # no secret set
+        assert ident.accept_customer_token(session, key, good, chat, NOW) == 1
+        other = identity_for(session, "web", "web-replay")
+        assert ident.accept_customer_token(session, key, good, other, NOW) is None  # replayed
+
+
+def test_an_export_has_all_of_one_customer_and_nothing_of_anyone_else(shop, outbox):
+    chat = Chat(shop, outbox)
+    verify(chat, outbox)
+    link = Chat.text(chat.say("export", "je veux exporter mes données"))
+    token = link.rsplit("/exports/", 1)[1]
+    assert privacy.read_export_token(SECRET, token, NOW + dt.timedelta(hours=23)) == 1
+    assert privacy.read_export_token(SECRET, token, NOW + dt.timedelta(hours=25)) is None
+    assert privacy.read_export_token(SECRET, token[:-2] + "00", NOW) is None
+    with shop() as session:
+        data = privacy.export(session, 1, {"web-priv-1": []})
+        purchases = session.execute(text("SELECT count(*) FROM purchases WHERE customer_id = 1")).scalar()
+        consents = session.execute(text("SELECT count(*) FROM consents WHERE customer_id = 1")).scalar()
+        others = session.execute(select(Customer.email).where(Customer.id != 1)).scalars().all()
+    assert data["profile"][0]["email"] == CAMILLE
+    assert len(data["purchases"]) == purchases > 0
+    assert len(data["consents"]) == consents > 0
+    assert {row["customer_id"] for table in ("purchases", "consents", "consent_ledger", "requests")
+            for row in data[table]} == {1}
+    blob = json.dumps(data)
+    assert not any(email in blob for email in others if email)
+    archive = zipfile.ZipFile(io.BytesIO(privacy.export_zip(data)))
+    assert {"export.json", "profile.csv", "purchases.csv"} <= set(archive.namelist())
+
+
+def test_corrections_are_validated_and_a_new_email_is_verified_first(shop, outbox):
+    chat = Chat(shop, outbox)
+    verify(chat, outbox)
+    assert "votre date de naissance ?" in Chat.text(chat.say("correct", "ma date de naissance est fausse"))
+    assert "sous la forme 12/03/1985" in Chat.text(chat.say("correct", "31/02/1991"))
+    assert "est à jour" in Chat.text(chat.say("correct", "03/03/1991"))
+    asked = Chat.text(chat.say("correct", "je veux changer mon email pour camille.neuve@example.org"))
+    assert "j'envoie un code à ce nouveau contact (c•••@example.org)" in asked
+    with shop() as session:
+        assert session.get(Customer, 1).email == CAMILLE  # not before the code
+    done = Chat.text(chat.say("code", last_code(outbox, "camille.neuve@example.org")))
+    assert done == "C'est fait : votre adresse e-mail est mise à jour."
+    with shop() as session:
+        customer = session.get(Customer, 1)
+        assert (customer.email, customer.birthday) == ("camille.neuve@example.org", dt.date(1991, 3, 3))
+
+
+def test_stop_in_the_middle_of_a_stock_question_stops_this_chat_unverified(shop, outbox):
+    chat = Chat(shop, outbox, "web-stop")
+    chat.pending = "size"  # the bot had just asked for a size
+    said = Chat.text(chat.say("stop", "STOP"))
+    assert said.startswith("C'est noté : vous ne recevrez plus aucun message de notre part par chat du site")
+    sms = Chat.text(chat.say("stop", "STOP SMS"))
+    assert "Pour arrêter les messages par SMS, je dois savoir qui vous êtes" in sms
+    with shop() as session:
+        rows = session.execute(select(ConsentLedgerEntry).where(
+            ConsentLedgerEntry.identity_id.isnot(None))).scalars().all()
+    assert {(r.channel, r.new_state) for r in rows} == {("web", False)} and len(rows) == 4
+
+
+def test_stop_sms_after_verification_withdraws_the_customers_sms_consents(shop, outbox):
+    chat = Chat(shop, outbox)
+    chat.say("stop", "je ne veux plus de SMS")
+    assert chat.pending == "contact stop-sms"
+    chat.say("verify", CAMILLE, then="stop-sms")
+    done = Chat.text(chat.say("code", last_code(outbox, CAMILLE)))
+    assert "par SMS" in done
+    with shop() as session:
+        granted = session.execute(text("SELECT count(*) FROM consents WHERE customer_id = 1 "
+                                       "AND channel = 'sms' AND granted")).scalar()
+    assert granted == 0
+
+
+def test_the_ledger_cannot_be_altered_through_the_application(shop):
+    with shop() as session:
+        entry = session.execute(select(ConsentLedgerEntry)).scalars().first()
+        entry.new_state = not entry.new_state
+        with pytest.raises(RuntimeError, match="append-only"):
+            session.flush()
+
+
+def test_erasure_needs_two_confirmations_and_leaves_nothing_identifying(shop, outbox):
+    chat = Chat(shop, outbox)
+    verify(chat, outbox)
+    first = chat.say("erase", "supprimez mes données")
+    assert [b["title"] for b in first.messages[0]["buttons"]][0] == "Oui, supprimer mes données"
+    second = chat.say("erase", "/erase_data", confirm="1")
+    assert "Dernière confirmation" in Chat.text(second)
+    with shop() as session:
+        assert session.get(Customer, 1).email == CAMILLE  # nothing erased yet
+    done = chat.say("erase", "/erase_data", confirm="2")
+    assert done.messages[-1]["custom"]["comptoir_erase_conversations"] == ["web-priv-1"]
+    with shop() as session:
+        for needle in (CAMILLE, "+33639980001", "800000000001", "web-priv-1"):
+            assert not _found_anywhere(session, needle), needle
+        erased = session.get(Customer, 1)  # other customers may share her first name
+        assert (erased.first_name, erased.last_name, erased.birthday) == (None, None, None)
+        request = session.execute(select(PrivacyRequest).where(PrivacyRequest.kind == "erasure")).scalar_one()
+        assert (request.status, request.customer_id) == ("done", 1)
+        assert session.execute(text("SELECT count(*) FROM consent_ledger WHERE customer_id = 1")).scalar() > 0
+
+
+def _found_anywhere(session, needle):
+    for table in inspect(session.bind).get_table_names():
+        columns = [c["name"] for c in inspect(session.bind).get_columns(table)
+                   if str(c["type"]).startswith(("VARCHAR", "TEXT"))]
+        for column in columns:
+            if session.execute(text(f'SELECT 1 FROM "{table}" WHERE "{column}" LIKE :n LIMIT 1'),
+                               {"n": f"%{needle}%"}).first():
+                return f"{table}.{column}"
+    return None

@@ -9,6 +9,7 @@
     stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
     holds     `holds expire`: free the stock of holds past their time
     agents    `agents add USERNAME`: a support console account (password asked)
+    requests  personal-data requests with status and due date (--all for closed ones)
 """
 from __future__ import annotations
 
@@ -184,6 +185,23 @@ def cmd_agents(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_requests(settings: Settings, args) -> int:
+    from bot.db import make_engine, make_session_factory
+    from bot.privacy import list_requests
+
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine)() as session:
+        rows = list_requests(session, open_only=not args.all)
+        for row in rows:
+            late = " LATE" if row.status not in ("done", "refused") and row.due_at < dt.datetime.utcnow() else ""
+            print(f"#{row.id}  {row.kind:<13} {row.status:<11} received {row.created_at:%Y-%m-%d}  "
+                  f"due {row.due_at:%Y-%m-%d}{late}")
+        if not rows:
+            print("no personal-data requests" + ("" if args.all else " open"))
+    engine.dispose()
+    return 0
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -218,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("username")
     agents.add_argument("--name", help="name shown to colleagues")
     agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    requests = commands.add_parser("requests", help="personal-data requests and their due dates")
+    requests.add_argument("--all", action="store_true", help="closed ones too")
     holds = commands.add_parser("holds", help="holds for pickup")
     holds.add_argument("action", choices=["expire"])
     return parser
@@ -225,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
             "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "holds": cmd_holds,
-            "agents": cmd_agents}
+            "agents": cmd_agents, "requests": cmd_requests}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

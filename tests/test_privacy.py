@@ -232,3 +232,21 @@ def _found_anywhere(session, needle):
                                {"n": f"%{needle}%"}).first():
                 return f"{table}.{column}"
     return None
+
+
+def test_staff_list_requests_with_due_dates_from_the_command_line(shop, shop_url, outbox, monkeypatch, capsys):
+    from bot.cli import main
+
+    chat = Chat(shop, outbox)
+    verify(chat, outbox)
+    chat.say("summary", "mes données")
+    monkeypatch.setenv("DATABASE_URL", shop_url)
+    assert main(["requests", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "access" in out and "due 2026-04-11" in out
+
+
+def test_a_code_taken_for_a_contact_is_still_read_as_the_code(shop, outbox):
+    chat = Chat(shop, outbox)
+    chat.say("verify", CAMILLE)
+    assert Chat.text(chat.say("verify", last_code(outbox, CAMILLE))).startswith("Merci Camille")

@@ -142,3 +142,10 @@ class ActionWhyData(PrivacyAction):
 
     def name(self) -> Text:
         return "action_why_data"
+
+
+class ActionChangeConsent(PrivacyAction):
+    kind = "change_consent"
+
+    def name(self) -> Text:
+        return "action_change_consent"

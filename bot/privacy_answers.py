@@ -54,6 +54,20 @@ def read_field(text: str) -> Optional[str]:
     return None
 
 
+PURPOSE_WORDS = (("offers", ("offre", "promo", "pub", "newsletter", "bon plan", "soldes")),
+                 ("birthday", ("anniversaire",)),
+                 ("back_in_stock", ("alerte", "retour en stock", "reassort")),
+                 ("personalisation", ("personnalis", "mes achats", "profil")))
+
+
+def consent_scope(text: str):
+    """Purposes and channels named in "j'accepte les offres par SMS" (empty if none)."""
+    plain = f" {normalise(text)} "
+    purposes = [p for p, words in PURPOSE_WORDS if any(w in plain for w in words)]
+    channels, _ = stop_scope(text, "")
+    return purposes, [c for c in channels if c]
+
+
 def stop_scope(text: str, own_channel: str):
     """Which channels and purposes a STOP-like message means."""
     plain = f" {normalise(text)} "
@@ -298,6 +312,37 @@ class PrivacyDesk:
         return Reply(slots={"pending": None}).say(
             f"C'est noté : vous ne recevrez plus aucun message de notre part par {names}. "
             "Vous pourrez changer d'avis à tout moment.")
+
+    def answer_change_consent(self, ask: PrivacyAsk) -> Reply:
+        """Grant or withdraw a purpose on some channels ("j'accepte les offres par SMS",
+        "n'utilisez plus mes achats" = objection to profiling)."""
+        blocked = self._require(ask, "consents")
+        if blocked:
+            return blocked
+        identity = self._identity(ask)
+        customer = self._customer(identity)
+        purposes, channels = consent_scope(ask.text)
+        plain = f" {normalise(ask.text)} "
+        granted = not any(w in plain for w in (" plus ", " pas ", " non ", " arret", " retir",
+                                                " desactiv", " refuse", " stop"))
+        if not purposes:
+            return Reply().say("Pour quel usage ? Les offres, l'anniversaire, les alertes de stock "
+                               "ou la personnalisation ?\n" + privacy.consents_text(self.session, customer.id))
+        if not channels:
+            channels = list(CONSENT_CHANNELS) if purposes == ["personalisation"] or not granted \
+                else [identity.channel]
+        privacy.change_consents(self.session, customer.id, identity, purposes, channels, granted,
+                                conversation_ref(identity.id))
+        if "personalisation" in purposes and not granted:
+            privacy.record_request(self.session, customer.id, "objection", self.now, "done")
+        what = ", ".join(privacy.PURPOSE_FR[p] for p in purposes)
+        where = ", ".join(privacy.CHANNEL_FR[c] for c in channels)
+        verb = "acceptez désormais" if granted else "ne recevez plus"
+        text = f"C'est noté : vous {verb} : {what} ({where})."
+        if "personalisation" in purposes and not granted:
+            text = ("C'est noté : nous n'utiliserons plus vos achats pour vous faire des "
+                    "suggestions ou des offres.")
+        return Reply(slots={"pending": None}).say(text)
 
     def answer_why(self, ask: PrivacyAsk) -> Reply:
         return Reply().say(privacy.WHY_TEXT)

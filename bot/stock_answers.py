@@ -405,11 +405,19 @@ class StockDesk:
         return reply.say(f"Vous êtes déjà inscrit : je vous préviendrai ici dès que {title} "
                          f"est de retour{where}.")
 
+    def _personalised(self, customer_id: int) -> bool:
+        """Purchase history may shape suggestions only with personalisation consent."""
+        from bot.models import Consent
+
+        return self.session.execute(select(Consent.id).where(
+            Consent.customer_id == customer_id, Consent.purpose == "personalisation",
+            Consent.granted.is_(True))).first() is not None
+
     def answer_parts(self, ask: StockAsk) -> Reply:
         reply = Reply()
         identity = self._identity(ask)
         machines: List[int] = []
-        if identity.customer_id and identity.verified_at:
+        if identity.customer_id and identity.verified_at and self._personalised(identity.customer_id):
             bought = self.session.execute(
                 select(Variant.product_id).join(Purchase, Purchase.variant_id == Variant.id)
                 .where(Purchase.customer_id == identity.customer_id)

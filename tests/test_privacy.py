@@ -250,3 +250,33 @@ def test_a_code_taken_for_a_contact_is_still_read_as_the_code(shop, outbox):
     chat = Chat(shop, outbox)
     chat.say("verify", CAMILLE)
     assert Chat.text(chat.say("verify", last_code(outbox, CAMILLE))).startswith("Merci Camille")
+
+
+def test_consents_are_shown_and_changed_per_purpose_and_channel(shop, outbox):
+    chat = Chat(shop, outbox)
+    verify(chat, outbox)
+    shown = Chat.text(chat.say("consents", "mes abonnements"))
+    assert shown.startswith("Vos choix de communication :") and "• Offres :" in shown
+    granted = Chat.text(chat.say("change_consent", "j'accepte les offres par SMS"))
+    assert granted == "C'est noté : vous acceptez désormais : offres (SMS)."
+    objection = Chat.text(chat.say("change_consent", "n'utilisez plus mes achats pour me faire des suggestions"))
+    assert objection.startswith("C'est noté : nous n'utiliserons plus vos achats")
+    with shop() as session:
+        sms = session.execute(text("SELECT granted FROM consents WHERE customer_id = 1 AND "
+                                   "purpose = 'offers' AND channel = 'sms'")).scalar()
+        personal = session.execute(text("SELECT count(*) FROM consents WHERE customer_id = 1 AND "
+                                        "purpose = 'personalisation' AND granted")).scalar()
+        kinds = session.execute(select(PrivacyRequest.kind)).scalars().all()
+    assert sms in (1, True) and personal == 0 and "objection" in kinds
+
+
+def test_real_smtp_is_used_when_configured(tmp_path):
+    from tests.fake_smtp import FakeSMTP
+
+    with FakeSMTP() as server:
+        messenger = Messenger(tmp_path / "outbox", smtp_url=f"smtp://127.0.0.1:{server.port}")
+        messenger.email("camille@example.org", "Votre code", "Votre code Comptoir : 123456")
+    (message,) = server.messages
+    assert message["rcpt"] == ["camille@example.org"]
+    assert "Subject: Votre code" in message["data"] and "123456" in message["data"]
+    assert not (tmp_path / "outbox").exists()  # nothing written locally

@@ -185,13 +185,27 @@ def test_parts_from_the_purchases_of_a_verified_customer(shop):
     from bot.identities import identity_for
     from bot.models import Customer
 
+    from bot.consent import set_consent
+
+    def personalisation(granted):
+        with shop.begin() as session:  # an objection covers every channel
+            for channel in ("email", "sms", "post", "telegram", "web"):
+                set_consent(session, "personalisation", channel, granted, customer_id=sophie_id,
+                            source_channel="web", wording_version="test")
+
     with shop.begin() as session:
         sophie = session.execute(select(Customer).where(
             Customer.email == "sophie.bernard@example.org")).scalar_one()
+        sophie_id = sophie.id
         identity = identity_for(session, "web", "web-sophie")
         identity.customer_id, identity.verified_at = sophie.id, NOON.replace(tzinfo=None)
+        identity.last_seen_at = NOON.replace(tzinfo=None)
+    personalisation(True)
     text = Conversation.text(Conversation(shop, "web-sophie").say("parts", "des pièces pour ma machine"))
     assert "Pour votre De'Longhi Magnifica S ECAM22.110 :" in text
+    personalisation(False)  # objection to profiling: purchases are no longer used
+    text = Conversation.text(Conversation(shop, "web-sophie").say("parts", "des pièces pour ma machine"))
+    assert text.startswith("Pour quelle machine ?")
     unverified = Conversation(shop, "web-other").say("parts", "des pièces pour ma machine")
     assert Conversation.text(unverified).startswith("Pour quelle machine ?")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import statistics
 import sys
 import time
 from pathlib import Path

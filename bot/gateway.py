@@ -1,8 +1,8 @@
 """The gateway: one aiohttp application in front of Rasa.
 
-It owns the customer-facing endpoints (today the REST channel; the Telegram and web
-channels and the support console plug into the same app) and turns every failure of
-the parts behind it into a polite French answer.
+It owns the customer-facing endpoints (the REST channel, Telegram, the web chat), the
+support console, the handover routing, stock updates, export downloads and the periodic
+jobs, and turns every failure of the parts behind it into a polite French answer.
 """
 from __future__ import annotations
 
@@ -18,25 +18,25 @@ from typing import Any, Dict, List, Optional
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from bot.db import make_engine, make_session_factory, ping, session_scope
-from bot.consent import stop_chat
-from bot.outbox import claim_for_channel, release, take_pending
-from bot.reservations import expire_due
-from bot.stock_import import StockUpdateError, apply_stock_updates
 from bot import handover
+from bot.consent import stop_chat
+from bot.db import make_engine, make_session_factory, ping, session_scope
 from bot.identities import identity_for
 from bot.identity import accept_customer_token
-from bot.models import ChatIdentity, Customer, OutboundMessage
+from bot.models import ChatIdentity, Customer, OutboundMessage, Product
+from bot.outbox import claim_for_channel, release, take_pending
 from bot.privacy import erase_conversations, export, export_zip, read_export_token
-from sqlalchemy import select
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.reservations import expire_due
+from bot.settings import Settings
+from bot.stock_import import StockUpdateError, apply_stock_updates
 from integrations.console import Console
 from integrations.webchat import WebChat
-from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.settings import Settings
 
 logger = logging.getLogger("comptoir.gateway")
 
@@ -248,6 +248,16 @@ async def ticket_context(app: web.Application, sender: str) -> List[Dict[str, An
             extra.append({"intent": ((event.get("parse_data") or {}).get("intent") or {}).get("name")})
         elif event.get("event") == "slot" and event.get("name") == "stock_product" and event.get("value"):
             extra.append({"product": event["value"]})
+    skus = {e["product"] for e in extra if "product" in e}
+    if skus:
+        def names() -> Dict[str, str]:
+            with session_scope(app[SESSIONS]) as session:
+                return dict(session.execute(select(Product.sku, Product.name).where(
+                    Product.sku.in_(skus))).all())
+
+        known = await asyncio.to_thread(names)
+        extra = [{"product": f"{known.get(e['product'], '')} ({e['product']})".strip()}
+                 if "product" in e else e for e in extra]
     return [dict(m) for m in shown] + extra
 
 

@@ -1,7 +1,5 @@
 """Stock actions as Rasa calls them: tracker in, messages and slot events out."""
-import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common

@@ -1,7 +1,6 @@
 """action_store_hours: what the customer reads, from the real shop database."""
 import datetime as dt
 
-import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher

@@ -1,5 +1,4 @@
 """The demo shop: deterministic, big enough, and with the documented situations."""
-import datetime as dt
 from collections import Counter
 
 import pytest

@@ -445,7 +445,7 @@ async def test_handover_between_a_web_customer_and_an_agent(stack, agent):
     view = await response.json()
     assert response.status == 200, view
     assert view["summary"]["last_customer_messages"][-1] == "je veux parler à un conseiller"
-    assert view["summary"]["product"] == "P000001"
+    assert view["summary"]["product"] == "Nike Pegasus 41 homme (P000001)"
     assert "request_human" in view["summary"]["intents"]
     assert view["profile"] is None and view["verified"] is False
 

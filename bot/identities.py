@@ -20,8 +20,10 @@ def identity_for(session: Session, channel: str, external_id: str) -> ChatIdenti
                                        ChatIdentity.external_id == external_id)
     found = session.execute(query).scalar_one_or_none()
     if found is not None:
+        # Inactivity is measured up to this message: keep when we saw them before it.
+        found.previous_seen_at = found.last_seen_at
         session.execute(update(ChatIdentity).where(ChatIdentity.id == found.id)
-                        .values(last_seen_at=utcnow()))
+                        .values(last_seen_at=utcnow()).execution_options(synchronize_session=False))
         return found
     try:
         with session.begin_nested():

@@ -156,8 +156,8 @@ def verified_customer(identity: Optional[ChatIdentity], now: dt.datetime) -> Opt
     """The customer behind this chat, if proven and not idle for too long."""
     if identity is None or identity.customer_id is None or identity.verified_at is None:
         return None
-    if identity.last_seen_at is not None and \
-            now - identity.last_seen_at > dt.timedelta(minutes=IDLE_MINUTES):
+    seen = getattr(identity, "previous_seen_at", None) or identity.last_seen_at
+    if seen is not None and now - max(seen, identity.verified_at) > dt.timedelta(minutes=IDLE_MINUTES):
         return None
     return identity.customer_id
 

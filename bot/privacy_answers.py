@@ -21,7 +21,7 @@ from bot.models import CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Custome
 from bot.stock_answers import Reply, button
 from bot.text import normalise
 
-SENSITIVE = ("export", "erase", "correct")
+FOLLOW_UPS = ("summary", "export", "erase", "correct", "consents", "stop")  # after a good code
 ASK_CONTACT = ("Pour protéger vos données, je dois d'abord vérifier votre identité. Donnez-moi "
                "votre adresse e-mail, votre numéro de mobile ou votre numéro de carte de fidélité.")
 CODE_SENT = ("Si ces coordonnées correspondent à un compte, un code à 6 chiffres vient d'être "
@@ -136,7 +136,7 @@ class PrivacyDesk:
             reply.say(f"Merci {customer.first_name}, c'est bien vous. Vous pouvez maintenant "
                       "consulter, corriger ou supprimer vos données, et gérer vos abonnements.")
             reply.slots["pending"] = None
-            if then:
+            if then in FOLLOW_UPS:
                 follow = getattr(self, f"answer_{then}")(ask)
                 reply.messages += follow.messages
                 reply.slots.update(follow.slots)

@@ -280,3 +280,14 @@ def test_real_smtp_is_used_when_configured(tmp_path):
     assert message["rcpt"] == ["camille@example.org"]
     assert "Subject: Votre code" in message["data"] and "123456" in message["data"]
     assert not (tmp_path / "outbox").exists()  # nothing written locally
+
+
+def test_verification_lapses_after_half_an_hour_without_a_message(shop, outbox):
+    chat = Chat(shop, outbox)
+    verify(chat, outbox)
+    with shop.begin() as session:  # their last message was 31 minutes ago
+        identity = session.execute(select(ChatIdentity).where(
+            ChatIdentity.external_id == "web-priv-1")).scalar_one()
+        identity.last_seen_at = NOW - dt.timedelta(minutes=31)
+        identity.verified_at = NOW - dt.timedelta(minutes=40)
+    assert Chat.text(chat.say("summary", "mes données")).startswith("Pour protéger vos données")

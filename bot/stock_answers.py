@@ -125,7 +125,23 @@ class StockDesk:
             store = self.session.execute(select(Store).where(Store.code == code)).scalar_one_or_none()
             if store:
                 return store, Place(store.city, store.latitude, store.longitude)
+        home = self._home_store(ask)
+        if home is not None:
+            return home, Place(home.city, home.latitude, home.longitude)
         return None, None
+
+    def _home_store(self, ask: StockAsk) -> Optional[Store]:
+        """A verified customer's home store, when they name no place."""
+        from bot.identities import find_identity
+        from bot.identity import verified_customer
+        from bot.models import Customer
+
+        identity = find_identity(self.session, ask.channel, ask.sender)
+        customer_id = verified_customer(identity, self.now.replace(tzinfo=None))
+        customer = self.session.get(Customer, customer_id) if customer_id else None
+        if customer is None or customer.home_store_id is None:
+            return None
+        return self.session.get(Store, customer.home_store_id)
 
     def resolve_product(self, ask: StockAsk, reply: Reply) -> Optional[ProductInfo]:
         """The product meant, or None after saying why (several, none, not said)."""

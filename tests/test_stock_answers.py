@@ -213,3 +213,19 @@ def test_parts_from_the_purchases_of_a_verified_customer(shop):
 def test_quantities_in_words_and_digits():
     assert [parse_quantity(v) for v in (None, "", "2", "deux", "une", "3 paires", "x")] == [
         1, 1, 2, 2, 1, 3, None]
+
+
+def test_a_verified_customer_without_a_place_gets_their_home_store(shop):
+    from bot.identities import identity_for
+    from bot.models import Customer
+
+    with shop.begin() as session:
+        camille = session.get(Customer, 1)  # home store: Lyon Part-Dieu in the demo shop
+        identity = identity_for(session, "web", "web-home")
+        identity.customer_id = camille.id
+        identity.verified_at = identity.last_seen_at = NOON.replace(tzinfo=None)
+        home = session.get(Store, camille.home_store_id).name
+    text = Conversation.text(Conversation(shop, "web-home").say("stock", "pegasus 41 homme 42 noir"))
+    assert f"À {home} :" in text
+    anonymous = Conversation.text(Conversation(shop, "web-anon").say("stock", "pegasus 41 homme 42 noir"))
+    assert "À " not in anonymous.splitlines()[1]

@@ -2,7 +2,7 @@
 the catalog index, and the translation between trackers and `bot` services."""
 from __future__ import annotations
 
-import asyncio
+import abc
 import datetime as dt
 import logging
 import threading
@@ -10,14 +10,14 @@ import time
 from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, TypeVar
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.catalog import CatalogIndex
-from bot.db import make_engine, make_session_factory, session_scope
+from bot.db import in_session, make_engine, make_session_factory
 from bot.stock_answers import CONTEXT_SLOTS, Reply, StockAsk
 
 logger = logging.getLogger(__name__)
@@ -46,12 +46,8 @@ def session_factory() -> sessionmaker:
 async def in_shop(work: Callable[[Session], T]) -> T:
     """Run `work(session)` in a short transaction on a worker thread."""
 
-    def run() -> T:
-        with session_scope(session_factory()) as session:
-            return work(session)
-
     try:
-        return await asyncio.to_thread(run)
+        return await in_session(session_factory(), work)
     except SQLAlchemyError as error:
         logger.error("shop database unavailable: %s", type(error).__name__)
         raise ShopUnavailable() from error
@@ -119,5 +115,29 @@ def now_utc() -> dt.datetime:
 
 def dispatch(reply: Reply, dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
     for message in reply.messages:
-        dispatcher.utter_message(text=message["text"], buttons=message["buttons"] or None)
+        if "custom" in message:
+            dispatcher.utter_message(json_message=message["custom"])
+        else:
+            dispatcher.utter_message(text=message["text"], buttons=message["buttons"] or None)
     return [SlotSet(name, value) for name, value in reply.slots.items()]
+
+
+class DeskAction(Action, metaclass=abc.ABCMeta):
+    """An action that asks a `bot` desk for its reply; the database down gets an apology."""
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        ...
+
+    @abc.abstractmethod
+    async def reply(self, tracker: Tracker) -> Reply:
+        ...
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[str, Any]) -> List[Dict[str, Any]]:
+        try:
+            reply = await self.reply(tracker)
+        except ShopUnavailable:
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+        return dispatch(reply, dispatcher)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from typing import Any, Dict, List, Text
+from typing import Text
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk import Tracker
 
-from actions.common import ShopUnavailable, in_shop, latest_metadata, settings
+from actions.common import DeskAction, in_shop, latest_metadata, settings
 from bot.identity import Verifier
 from bot.messaging import Messenger
 from bot.privacy_answers import PrivacyAsk, PrivacyDesk
@@ -25,7 +24,7 @@ def privacy_ask(tracker: Tracker) -> PrivacyAsk:
                       public_url=settings().gateway_url)
 
 
-async def answer(kind: str, ask: PrivacyAsk, **extra) -> Reply:
+async def answer(kind: str, ask: PrivacyAsk) -> Reply:
     config = settings()
     verifier = Verifier(config.identity_secret,
                         Messenger(config.outbox_dir, config.smtp_url, config.mail_from))
@@ -33,40 +32,18 @@ async def answer(kind: str, ask: PrivacyAsk, **extra) -> Reply:
 
     def work(session) -> Reply:
         desk = PrivacyDesk(session, verifier, now, config.identity_secret)
-        return getattr(desk, f"answer_{kind}")(ask, **extra)
+        return getattr(desk, f"answer_{kind}")(ask)
 
     return await in_shop(work)
 
 
-def send(reply: Reply, dispatcher: CollectingDispatcher) -> List[Dict[Text, Any]]:
-    from rasa_sdk.events import SlotSet
+class PrivacyAction(DeskAction, metaclass=abc.ABCMeta):
+    """Runs one `PrivacyDesk.answer_<kind>` for the latest message."""
 
-    for message in reply.messages:
-        if "custom" in message:
-            dispatcher.utter_message(json_message=message["custom"])
-        else:
-            dispatcher.utter_message(text=message["text"], buttons=message["buttons"] or None)
-    return [SlotSet(name, value) for name, value in reply.slots.items()]
-
-
-class PrivacyAction(Action, metaclass=abc.ABCMeta):
     kind: str = ""
 
-    @abc.abstractmethod
-    def name(self) -> Text:
-        ...
-
-    def extra(self, tracker: Tracker) -> Dict[str, Any]:
-        return {}
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        try:
-            reply = await answer(self.kind, privacy_ask(tracker), **self.extra(tracker))
-        except ShopUnavailable:
-            dispatcher.utter_message(response="utter_service_unavailable")
-            return []
-        return send(reply, dispatcher)
+    async def reply(self, tracker: Tracker) -> Reply:
+        return await answer(self.kind, privacy_ask(tracker))
 
 
 class ActionVerify(PrivacyAction):
@@ -74,11 +51,6 @@ class ActionVerify(PrivacyAction):
 
     def name(self) -> Text:
         return "action_verify"
-
-    def extra(self, tracker: Tracker) -> Dict[str, Any]:
-        pending = tracker.get_slot("pending") or ""
-        then = pending.split(" ", 1)[1] if pending.startswith("contact ") else None
-        return {"then": then}
 
 
 class ActionPrivacyCode(PrivacyAction):

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Text
+from typing import Text
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk import Tracker
 
-from actions.common import (ShopUnavailable, catalog, dispatch, in_shop, now_utc, settings,
-                            stock_ask)
+from actions.common import DeskAction, catalog, in_shop, now_utc, settings, stock_ask
 from bot.stock_answers import Reply, StockAsk, StockDesk
 
 
@@ -24,23 +22,13 @@ async def answer(kind: str, ask: StockAsk) -> Reply:
     return await in_shop(work)
 
 
-class StockAction(Action, metaclass=abc.ABCMeta):
+class StockAction(DeskAction, metaclass=abc.ABCMeta):
     """Runs one `StockDesk.answer_<kind>` for the latest message."""
 
     kind: str = ""
 
-    @abc.abstractmethod
-    def name(self) -> Text:
-        ...
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        try:
-            reply = await answer(self.kind, stock_ask(tracker))
-        except ShopUnavailable:
-            dispatcher.utter_message(response="utter_service_unavailable")
-            return []
-        return dispatch(reply, dispatcher)
+    async def reply(self, tracker: Tracker) -> Reply:
+        return await answer(self.kind, stock_ask(tracker))
 
 
 class ActionCheckStock(StockAction):

@@ -5,9 +5,10 @@ Every database access is a short `with session_scope(factory) as session:` block
 """
 from __future__ import annotations
 
+import asyncio
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+T = TypeVar("T")
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -49,6 +51,16 @@ def session_scope(factory: sessionmaker) -> Iterator[Session]:
     """A short transaction: commit on success, roll back on error, always close."""
     with factory.begin() as session:
         yield session
+
+
+async def in_session(factory: sessionmaker, work: Callable[[Session], T]) -> T:
+    """Run `work(session)` in a short transaction on a worker thread, off the event loop."""
+
+    def run() -> T:
+        with session_scope(factory) as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)
 
 
 def ping(engine: Engine) -> None:

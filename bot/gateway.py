@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import aiohttp
 from aiohttp import web
@@ -25,7 +25,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot import handover
 from bot.consent import stop_chat
-from bot.db import make_engine, make_session_factory, ping, session_scope
+from bot.db import in_session, make_engine, make_session_factory, ping
 from bot.identities import identity_for
 from bot.identity import accept_customer_token
 from bot.models import ChatIdentity, Customer, OutboundMessage, Product
@@ -109,12 +109,10 @@ def _decode_json(raw: bytes) -> Any:
     return json.loads(raw.decode("utf-8"))
 
 
-def _check_bearer(request: web.Request, settings: Settings) -> None:
-    token = settings.gateway_rest_token
-    if token is None:
-        return
+def _check_bearer(request: web.Request, token: Optional[str]) -> None:
+    """401 unless the request carries `Bearer <token>`; no token configured refuses all."""
     supplied = request.headers.get("Authorization", "")
-    if not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+    if token is None or not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
         raise web.HTTPUnauthorized(
             text=json.dumps({"error": "Jeton d'accès manquant ou invalide."}),
             content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
@@ -140,7 +138,10 @@ async def converse(app: web.Application, sender: str, message: str,
     if len(message) > MAX_MESSAGE_CHARS:
         return reply(REPLY_TOO_LONG)
     rasa = app[RASA]
-    ticket_id = await _handed_over(app, channel, sender, message)
+    ticket_id, pending = await _turn_start(app, channel, sender, message)
+    # Queued messages (alerts, an agent's reply that could not be pushed) come after the
+    # answer: the REST channel cannot push, so they ride along with it.
+    queued = [{"recipient_id": sender, "text": text} for text in pending]
     if ticket_id is not None:
         # A person has the conversation: the bot stays quiet, Rasa (paused) still records it.
         try:
@@ -149,13 +150,12 @@ async def converse(app: web.Application, sender: str, message: str,
             logger.warning("rasa unavailable while handed over: message kept in the ticket")
         await app[CONSOLE].customer_message(ticket_id, message)
         logger.info("turn sender=%s handed over to ticket=%d", sender_ref(sender), ticket_id)
-        return [{"recipient_id": sender, "text": text}
-                for text in await _pending_messages(app, channel, sender)]
+        return queued
     try:
         raw_replies = await rasa.send(sender, message, metadata)
     except RasaUnavailable as error:
         logger.warning("rasa unavailable for sender=%s: %s", sender_ref(sender), error)
-        return reply(REPLY_RASA_DOWN)
+        return reply(REPLY_RASA_DOWN) + queued
     replies = []
     for item in raw_replies:
         if not isinstance(item, dict):
@@ -171,29 +171,27 @@ async def converse(app: web.Application, sender: str, message: str,
     if not replies:
         # Rasa swallows action-server failures and answers nothing: never leave silence.
         replies = reply(REPLY_NOTHING if await rasa.action_server_up() else REPLY_ACTIONS_DOWN)
-    replies += [{"recipient_id": sender, "text": text}
-                for text in await _pending_messages(app, channel, sender)]
+    replies += queued
     logger.info("turn sender=%s replies=%d ms=%.0f", sender_ref(sender), len(replies),
                 (time.monotonic() - started) * 1000)
     return replies
 
 
-async def _handed_over(app: web.Application, channel: str, sender: str,
-                       message: str) -> Optional[int]:
-    """The open ticket of this conversation, with the customer's message added to it."""
-    def check() -> Optional[int]:
-        with session_scope(app[SESSIONS]) as session:
-            ticket = handover.active_ticket(session, channel, sender)
-            if ticket is None:
-                return None
+async def _turn_start(app: web.Application, channel: str, sender: str,
+                      message: str) -> Tuple[Optional[int], List[str]]:
+    """One database visit per turn: the open ticket of this conversation (the customer's
+    message is added to it) and the outbox messages waiting for this chat (taken once)."""
+    def start(session) -> Tuple[Optional[int], List[str]]:
+        ticket = handover.active_ticket(session, channel, sender)
+        if ticket is not None:
             handover.add_message(session, ticket.id, "customer", message)
-            return ticket.id
+        return (ticket.id if ticket else None), take_pending(session, channel, sender)
 
     try:
-        return await asyncio.to_thread(check)
+        return await in_session(app[SESSIONS], start)
     except SQLAlchemyError as error:
-        logger.warning("handover check skipped: %s", type(error).__name__)
-        return None
+        logger.warning("handover check and outbox skipped: %s", type(error).__name__)
+        return None, []
 
 
 async def deliver_to_customer(app: web.Application, channel: str, sender: str, text: str,
@@ -214,12 +212,11 @@ async def deliver_to_customer(app: web.Application, channel: str, sender: str, t
     elif channel == "web":
         pushed = await app[WEBCHAT].push(sender, text)
     if not pushed:
-        def queue() -> None:
-            with session_scope(app[SESSIONS]) as session:
-                identity = identity_for(session, channel, sender)
-                session.add(OutboundMessage(identity_id=identity.id, kind="agent", text=text))
+        def queue(session) -> None:
+            identity = identity_for(session, channel, sender)
+            session.add(OutboundMessage(identity_id=identity.id, kind="agent", text=text))
 
-        await asyncio.to_thread(queue)
+        await in_session(app[SESSIONS], queue)
 
 
 async def agent_reply(app: web.Application, channel: str, sender: str, text: str,
@@ -250,12 +247,8 @@ async def ticket_context(app: web.Application, sender: str) -> List[Dict[str, An
             extra.append({"product": event["value"]})
     skus = {e["product"] for e in extra if "product" in e}
     if skus:
-        def names() -> Dict[str, str]:
-            with session_scope(app[SESSIONS]) as session:
-                return dict(session.execute(select(Product.sku, Product.name).where(
-                    Product.sku.in_(skus))).all())
-
-        known = await asyncio.to_thread(names)
+        known = dict(await in_session(app[SESSIONS], lambda session: session.execute(
+            select(Product.sku, Product.name).where(Product.sku.in_(skus))).all()))
         extra = [{"product": f"{known.get(e['product'], '')} ({e['product']})".strip()}
                  if "product" in e else e for e in extra]
     return [dict(m) for m in shown] + extra
@@ -285,15 +278,14 @@ async def export_download(request: web.Request) -> web.Response:
         return web.Response(status=410, content_type="text/plain", charset="utf-8",
                             text="Ce lien d'export n'est pas valide ou a expiré. Redemandez-le au chat.")
 
-    def senders() -> Optional[List[str]]:
-        with session_scope(request.app[SESSIONS]) as session:
-            customer = session.get(Customer, customer_id)
-            if customer is None or customer.erased_at is not None:
-                return None
-            return [i.external_id for i in session.execute(select(ChatIdentity).where(
-                ChatIdentity.customer_id == customer_id)).scalars()]
+    def senders(session) -> Optional[List[str]]:
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.erased_at is not None:
+            return None
+        return [i.external_id for i in session.execute(select(ChatIdentity).where(
+            ChatIdentity.customer_id == customer_id)).scalars()]
 
-    known = await asyncio.to_thread(senders)
+    known = await in_session(request.app[SESSIONS], senders)
     if known is None:
         return web.Response(status=410, content_type="text/plain", charset="utf-8",
                             text="Ces données ont été supprimées.")
@@ -301,35 +293,18 @@ async def export_download(request: web.Request) -> web.Response:
     for sender in known:
         conversations[sender] = await history(request.app, sender)
 
-    def build() -> bytes:
-        with session_scope(request.app[SESSIONS]) as session:
-            return export_zip(export(session, customer_id, conversations))
-
-    body = await asyncio.to_thread(build)
+    body = await in_session(request.app[SESSIONS],
+                            lambda session: export_zip(export(session, customer_id, conversations)))
     return web.Response(body=body, content_type="application/zip", headers={
         "Content-Disposition": 'attachment; filename="mes-donnees-comptoir.zip"',
         "Cache-Control": "no-store"})
 
 
-async def _pending_messages(app: web.Application, channel: str, sender: str) -> List[str]:
-    """Outbox messages for this chat (back-in-stock alerts...), each delivered once.
-
-    The REST channel cannot push: its messages ride along with the next answer.
-    """
-    def take() -> List[str]:
-        with session_scope(app[SESSIONS]) as session:
-            return take_pending(session, channel, sender)
-
-    try:
-        return await asyncio.to_thread(take)
-    except SQLAlchemyError as error:
-        logger.warning("outbox unavailable: %s", type(error).__name__)
-        return []
-
-
 async def rest_webhook(request: web.Request) -> web.Response:
     """Same JSON in and out as Rasa's REST channel, so any Rasa REST client works."""
-    _check_bearer(request, request.app[SETTINGS])
+    token = request.app[SETTINGS].gateway_rest_token
+    if token is not None:  # open on loopback; settings demand a token beyond it
+        _check_bearer(request, token)
     body = await _read_rest_body(request)
     replies = await converse(request.app, body["sender"], body["message"], body["metadata"])
     return web.json_response(replies)
@@ -402,11 +377,7 @@ async def history(app: web.Application, sender: str) -> List[Dict[str, Any]]:
 
 
 async def stop_chat_consents(app: web.Application, channel: str, external_id: str) -> None:
-    def stop() -> None:
-        with session_scope(app[SESSIONS]) as session:
-            stop_chat(session, channel, external_id)
-
-    await asyncio.to_thread(stop)
+    await in_session(app[SESSIONS], lambda session: stop_chat(session, channel, external_id))
 
 
 @web.middleware
@@ -477,22 +448,14 @@ async def _push_outbox(app: web.Application, telegram) -> None:
             if channel_push is None:
                 continue
             try:
-                claimed = await asyncio.to_thread(_claim, app, channel)
+                claimed = await in_session(app[SESSIONS],
+                                           lambda session: claim_for_channel(session, channel))
                 for message_id, external_id, text in claimed:
                     if not await channel_push(external_id, text):
-                        await asyncio.to_thread(_release, app, message_id)
+                        await in_session(app[SESSIONS],
+                                         lambda session: release(session, message_id))
             except SQLAlchemyError as error:
                 logger.warning("outbox push skipped: %s", type(error).__name__)
-
-
-def _claim(app: web.Application, channel: str):
-    with session_scope(app[SESSIONS]) as session:
-        return claim_for_channel(session, channel)
-
-
-def _release(app: web.Application, message_id: int) -> None:
-    with session_scope(app[SESSIONS]) as session:
-        release(session, message_id)
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
@@ -528,11 +491,7 @@ async def stock_update(request: web.Request) -> web.Response:
     Body: {"updates": [{"sku" or "ean": ..., "store": "LYS-PDI", "quantity": 4}, ...]}.
     Needs STOCK_API_TOKEN as a bearer token; answers how many alerts were queued.
     """
-    token = request.app[SETTINGS].stock_api_token
-    supplied = request.headers.get("Authorization", "")
-    if token is None or not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-        raise web.HTTPUnauthorized(text=json.dumps({"error": "Jeton d'accès manquant ou invalide."}),
-                                   content_type="application/json")
+    _check_bearer(request, request.app[SETTINGS].stock_api_token)
     try:
         body = await request.json()
         updates = body["updates"]
@@ -567,14 +526,13 @@ def init_app(settings: Settings) -> web.Application:
         return await converse(app, sender, message, metadata, channel)
 
     async def accept_token(session_id: str, token: str) -> bool:
-        def accept() -> bool:
+        def accept(session) -> bool:
             now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-            with session_scope(app[SESSIONS]) as session:
-                identity = identity_for(session, "web", session_id)
-                return accept_customer_token(session, settings.customer_token_secret, token,
-                                             identity, now) is not None
+            identity = identity_for(session, "web", session_id)
+            return accept_customer_token(session, settings.customer_token_secret, token,
+                                         identity, now) is not None
 
-        return await asyncio.to_thread(accept)
+        return await in_session(app[SESSIONS], accept)
 
     webchat = WebChat(settings, channel_converse, lambda sender: history(app, sender), accept_token)
     webchat.attach(app)

@@ -1,7 +1,7 @@
 """Delivery side of the transactional outbox (alerts, later offers and agent replies)."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional, Tuple
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -9,34 +9,15 @@ from sqlalchemy.orm import Session
 from bot.models import ChatIdentity, OutboundMessage, utcnow
 
 
-def take_pending(session: Session, channel: str, external_id: str) -> List[str]:
-    """Texts waiting for this chat, marked delivered as they are taken (each once)."""
-    rows = session.execute(
-        select(OutboundMessage.id, OutboundMessage.text)
-        .join(ChatIdentity, ChatIdentity.id == OutboundMessage.identity_id)
-        .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id,
-               OutboundMessage.delivered_at.is_(None))
-        .order_by(OutboundMessage.id)).all()
-    texts = []
-    for row in rows:
-        claimed = session.execute(
-            update(OutboundMessage).where(OutboundMessage.id == row.id,
-                                          OutboundMessage.delivered_at.is_(None))
-            .values(delivered_at=utcnow()).execution_options(synchronize_session=False)).rowcount
-        if claimed == 1:
-            texts.append(row.text)
-    return texts
-
-
-def claim_for_channel(session: Session, channel: str, limit: int = 100) -> List[tuple]:
-    """Claim pending messages of a push channel: (id, external_id, text) each, once."""
-    rows = session.execute(
-        select(OutboundMessage.id, ChatIdentity.external_id, OutboundMessage.text)
-        .join(ChatIdentity, ChatIdentity.id == OutboundMessage.identity_id)
-        .where(ChatIdentity.channel == channel, OutboundMessage.delivered_at.is_(None))
-        .order_by(OutboundMessage.id).limit(limit)).all()
+def _claim(session: Session, *conditions, limit: Optional[int] = None) -> List[Tuple[int, str, str]]:
+    """Undelivered messages matching `conditions`, each marked delivered by exactly one
+    caller however many run at once: (id, external_id, text)."""
+    query = (select(OutboundMessage.id, ChatIdentity.external_id, OutboundMessage.text)
+             .join(ChatIdentity, ChatIdentity.id == OutboundMessage.identity_id)
+             .where(OutboundMessage.delivered_at.is_(None), *conditions)
+             .order_by(OutboundMessage.id))
     claimed = []
-    for row in rows:
+    for row in session.execute(query.limit(limit) if limit else query).all():
         done = session.execute(
             update(OutboundMessage).where(OutboundMessage.id == row.id,
                                           OutboundMessage.delivered_at.is_(None))
@@ -44,6 +25,17 @@ def claim_for_channel(session: Session, channel: str, limit: int = 100) -> List[
         if done == 1:
             claimed.append((row.id, row.external_id, row.text))
     return claimed
+
+
+def take_pending(session: Session, channel: str, external_id: str) -> List[str]:
+    """Texts waiting for this chat, marked delivered as they are taken (each once)."""
+    return [text for _id, _external, text in _claim(
+        session, ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)]
+
+
+def claim_for_channel(session: Session, channel: str, limit: int = 100) -> List[Tuple[int, str, str]]:
+    """Claim pending messages of a push channel: (id, external_id, text) each, once."""
+    return _claim(session, ChatIdentity.channel == channel, limit=limit)
 
 
 def release(session: Session, message_id: int) -> None:

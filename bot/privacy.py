@@ -22,6 +22,7 @@ from bot.models import (CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Consen
                         PrivacyRequest, Purchase, Reservation, StockAlert, VerificationCode,
                         Voucher)
 from bot.reservations import cancel as cancel_holds
+from bot.reservations import release_hold
 
 DUE_DAYS = 30
 EXPORT_HOURS = 24
@@ -229,10 +230,8 @@ def erase(session: Session, customer_id: int, now: dt.datetime) -> List[str]:
     for identity in identities:
         cancel_holds(session, identity.id)
     for reservation in session.execute(select(Reservation.id).where(
-            Reservation.customer_id == customer_id, Reservation.status == "active")).scalars():
-        from bot.reservations import _release
-
-        _release(session, reservation, "cancelled")
+            Reservation.customer_id == customer_id, Reservation.status == "active")).scalars().all():
+        release_hold(session, reservation, "cancelled")
     session.execute(update(Reservation).where(Reservation.customer_id == customer_id)
                     .values(customer_id=None, identity_id=None))
     session.execute(delete(StockAlert).where(StockAlert.customer_id == customer_id))

@@ -96,7 +96,11 @@ class PrivacyDesk:
         return self.session.get(Customer, customer_id) if customer_id else None
 
     # Verification ---------------------------------------------------------------------
-    def answer_verify(self, ask: PrivacyAsk, then: Optional[str] = None) -> Reply:
+    def answer_verify(self, ask: PrivacyAsk) -> Reply:
+        """A contact given: send a code. What was asked before ("contact summary") follows
+        a good code."""
+        pending = ask.pending or ""
+        then = pending.split(" ", 1)[1] if pending.startswith("contact ") else None
         reply = Reply()
         identity = self._identity(ask)
         contact = ident.read_contact(ask.text)

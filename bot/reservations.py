@@ -60,7 +60,7 @@ def hold(session: Session, variant_id: int, store_id: int, quantity: int, *, now
     raise RuntimeError("could not draw a unique reservation code")
 
 
-def _release(session: Session, reservation_id: int, status: str) -> Optional[Reservation]:
+def release_hold(session: Session, reservation_id: int, status: str) -> Optional[Reservation]:
     """Move an active hold to `status` and give its units back, exactly once."""
     moved = session.execute(
         update(Reservation).where(Reservation.id == reservation_id, Reservation.status == "active")
@@ -90,7 +90,7 @@ def cancel(session: Session, identity_id: int, code: Optional[str] = None) -> Li
     for reservation in active_holds(session, identity_id):
         if code and reservation.code != code.strip().upper():
             continue
-        done = _release(session, reservation.id, "cancelled")
+        done = release_hold(session, reservation.id, "cancelled")
         if done:
             cancelled.append(done)
     return cancelled
@@ -104,6 +104,6 @@ def expire_due(factory: sessionmaker, now: dt.datetime) -> int:
     expired = 0
     for reservation_id in due:
         with factory.begin() as session:
-            if _release(session, reservation_id, "expired"):
+            if release_hold(session, reservation_id, "expired"):
                 expired += 1
     return expired

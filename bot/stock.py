@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Tuple
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
+from bot.alerts import fire_alerts
 from bot.catalog import ProductInfo, VariantInfo
 from bot.geo import Place, distance_km
 from bot.models import Product, Restock, Stock, Store, Variant, utcnow
@@ -181,8 +182,6 @@ def set_stock(session: Session, variant_id: int, store_id: int, quantity: int) -
                     .values(quantity=quantity, updated_at=utcnow()))
     change = StockChange(variant_id, store_id, before, quantity - row.reserved)
     if change.before <= 0 < change.after:
-        from bot.alerts import fire_alerts
-
         fire_alerts(session, variant_id, store_id)
     return change
 

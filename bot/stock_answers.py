@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from bot import alerts, reservations, stock, stores
 from bot.catalog import CatalogIndex, ProductInfo, VariantInfo, match_value, read_variant
 from bot.geo import Gazetteer, Place, place_from_metadata
-from bot.identities import identity_for
-from bot.models import ChatIdentity, ProductLink, Purchase, Store, Variant
+from bot.identities import find_identity, identity_for
+from bot.identity import verified_customer
+from bot.models import (ChatIdentity, Consent, Customer, ProductLink, Purchase, Store,
+                        Variant)
 from bot.text import clip, format_date, format_time, normalise
 
 CONTEXT_SLOTS = ("stock_product", "stock_variant", "stock_size", "stock_colour", "stock_store",
@@ -132,10 +134,6 @@ class StockDesk:
 
     def _home_store(self, ask: StockAsk) -> Optional[Store]:
         """A verified customer's home store, when they name no place."""
-        from bot.identities import find_identity
-        from bot.identity import verified_customer
-        from bot.models import Customer
-
         identity = find_identity(self.session, ask.channel, ask.sender)
         customer_id = verified_customer(identity, self.now.replace(tzinfo=None))
         customer = self.session.get(Customer, customer_id) if customer_id else None
@@ -423,8 +421,6 @@ class StockDesk:
 
     def _personalised(self, customer_id: int) -> bool:
         """Purchase history may shape suggestions only with personalisation consent."""
-        from bot.models import Consent
-
         return self.session.execute(select(Consent.id).where(
             Consent.customer_id == customer_id, Consent.purpose == "personalisation",
             Consent.granted.is_(True))).first() is not None

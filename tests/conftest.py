@@ -102,3 +102,16 @@ def shop_database(monkeypatch, shop_url):
     common.reset_caches()
     yield shop_url
     common.reset_caches()
+
+
+TELEGRAM_TEST_TOKEN = "123456:TEST-token-for-the-fake-bot-api"
+
+
+@pytest.fixture(scope="session")
+def fake_bot_api():
+    """The local stand-in for Telegram's Bot API (tests/fake_telegram.py)."""
+    from tests.fake_telegram import FakeBotAPI
+
+    server = FakeBotAPI().start()
+    yield server
+    server.stop()

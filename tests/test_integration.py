@@ -22,8 +22,7 @@ import pytest
 
 from bot.gateway import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
 from bot.settings import PROJECT_ROOT
-from tests.conftest import free_port
-from tests.fake_telegram import FakeBotAPI
+from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
 
 pytestmark = pytest.mark.slow
 STOCK_TOKEN = "integration-stock-token"
@@ -118,20 +117,17 @@ def alive(pid):
     return True
 
 
-TELEGRAM_TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 TELEGRAM_USER = 777001
 
 
 @pytest.fixture(scope="module")
-def telegram():
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
+def telegram(fake_bot_api):
+    return fake_bot_api
 
 
 @pytest.fixture(scope="module")
 def stack(trained_model, tmp_path_factory, telegram):
-    stack = Stack(tmp_path_factory.mktemp("stack"), {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+    stack = Stack(tmp_path_factory.mktemp("stack"), {"TELEGRAM_BOT_TOKEN": TELEGRAM_TEST_TOKEN,
                                                      "TELEGRAM_API_URL": telegram.url,
                                                      "SUPPORT_HOURS": "lun-dim 00:00-00:00"})
     try:
@@ -275,7 +271,7 @@ async def test_a_rasa_socketio_client_holds_a_conversation(stack):
     import socketio
 
     events = asyncio.Queue()
-    client = socketio.AsyncClient(reconnection=False)
+    client = socketio.AsyncClient(reconnection=False, request_timeout=30)
     for name in ("session_confirm", "bot_uttered", "history"):
         client.on(name, lambda data, name=name: events.put_nowait((name, data)))
     # Polling: python-engineio's websocket client needs aiohttp >= 3.10, Rasa pins 3.9.
@@ -291,7 +287,7 @@ async def test_a_rasa_socketio_client_holds_a_conversation(stack):
     # A plain disconnect() waits out the open long-poll (about 30 s); the server notices anyway.
     await client.eio.disconnect(abort=True)
 
-    again = socketio.AsyncClient(reconnection=False)
+    again = socketio.AsyncClient(reconnection=False, request_timeout=30)
     again.on("session_confirm", lambda data: events.put_nowait(("session_confirm", data)))
     again.on("history", lambda data: events.put_nowait(("history", data)))
     await again.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
@@ -307,7 +303,7 @@ async def test_a_rasa_socketio_client_holds_a_conversation(stack):
 async def test_socketio_refuses_a_foreign_origin(stack):
     import socketio
 
-    client = socketio.AsyncClient(reconnection=False)
+    client = socketio.AsyncClient(reconnection=False, request_timeout=30)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(stack.url, transports=["polling"],
                              headers={"Origin": "https://evil.example"})
@@ -410,7 +406,7 @@ async def test_handover_between_a_web_customer_and_an_agent(stack, agent):
     import socketio
 
     customer_events = asyncio.Queue()
-    customer = socketio.AsyncClient(reconnection=False)
+    customer = socketio.AsyncClient(reconnection=False, request_timeout=30)
     customer.on("session_confirm", lambda data: customer_events.put_nowait(("confirm", data)))
     customer.on("bot_uttered", lambda data: customer_events.put_nowait(("bot", data)))
     await customer.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})

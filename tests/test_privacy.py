@@ -25,13 +25,13 @@ class Chat:
         self.shop, self.outbox, self.sender, self.now = shop, outbox, sender, now
         self.pending = None
 
-    def say(self, kind, text, confirm=None, **extra):
+    def say(self, kind, text, confirm=None):
         verifier = ident.Verifier(SECRET, Messenger(self.outbox))
         with self.shop.begin() as session:
             desk = PrivacyDesk(session, verifier, self.now, SECRET)
             ask = PrivacyAsk(text=text, channel="web", sender=self.sender, pending=self.pending,
                              confirm=confirm)
-            reply = getattr(desk, f"answer_{kind}")(ask, **extra)
+            reply = getattr(desk, f"answer_{kind}")(ask)
         if "pending" in reply.slots:
             self.pending = reply.slots["pending"]
         return reply
@@ -75,7 +75,7 @@ def test_the_right_code_links_the_chat_and_shows_the_summary(shop, outbox):
     chat = Chat(shop, outbox)
     chat.say("summary", "qu'avez-vous sur moi ?")
     assert chat.pending == "contact summary"
-    chat.say("verify", CAMILLE, then="summary")
+    chat.say("verify", CAMILLE)
     done = Chat.text(chat.say("code", last_code(outbox, CAMILLE)))
     assert done.startswith("Merci Camille, c'est bien vous.")
     assert "Voici ce que nous avons sur vous, Camille" in done and CAMILLE in done
@@ -185,7 +185,7 @@ def test_stop_sms_after_verification_withdraws_the_customers_sms_consents(shop, 
     chat = Chat(shop, outbox)
     chat.say("stop", "je ne veux plus de SMS")
     assert chat.pending == "contact stop-sms"
-    chat.say("verify", CAMILLE, then="stop-sms")
+    chat.say("verify", CAMILLE)
     done = Chat.text(chat.say("code", last_code(outbox, CAMILLE)))
     assert "par SMS" in done
     with shop() as session:

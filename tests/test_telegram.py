@@ -10,19 +10,16 @@ from bot.gateway import REPLY_RASA_DOWN, TELEGRAM, init_app
 from bot.models import ConsentLedgerEntry
 from bot.settings import load_settings
 from integrations.telegram import STOP_REPLY, split_text
-from tests.conftest import free_port
-from tests.fake_telegram import FakeBotAPI
+from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
 
-TOKEN = "123456:TEST-token-for-the-fake-bot-api"
+TOKEN = TELEGRAM_TEST_TOKEN
 SECRET = "webhook-secret-for-tests-0123456789"
 USER = 424242
 
 
-@pytest.fixture(scope="module")
-def fake():
-    server = FakeBotAPI().start()
-    yield server
-    server.stop()
+@pytest.fixture
+def fake(fake_bot_api):
+    return fake_bot_api
 
 
 @pytest.fixture

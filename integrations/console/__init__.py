@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from bot import agents, handover
-from bot.db import session_scope
+from bot.db import in_session
 from bot.models import (ChatIdentity, Customer, DataAccessLog, HandoverTicket, PrivacyRequest,
                         utcnow)
 
@@ -51,11 +51,7 @@ class Console:
 
     # Plumbing ------------------------------------------------------------------------
     async def db(self, work):
-        def run():
-            with session_scope(self.sessions()) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_session(self.sessions(), work)
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/console", self.page)

@@ -118,7 +118,8 @@ def dispatch(reply: Reply, dispatcher: CollectingDispatcher) -> List[Dict[str, A
         if "custom" in message:
             dispatcher.utter_message(json_message=message["custom"])
         else:
-            dispatcher.utter_message(text=message["text"], buttons=message["buttons"] or None)
+            dispatcher.utter_message(text=message["text"] or None, buttons=message["buttons"] or None,
+                                     image=message.get("image"))
     return [SlotSet(name, value) for name, value in reply.slots.items()]
 
 

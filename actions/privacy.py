@@ -1,5 +1,5 @@
-"""Identity, consent and personal-data actions: thin adapters over
-`bot.privacy_answers.PrivacyDesk`."""
+"""Identity, consent, personal-data and loyalty actions: thin adapters over
+`bot.privacy_answers.PrivacyDesk` and `bot.offers_answers.OffersDesk`."""
 from __future__ import annotations
 
 import abc
@@ -11,7 +11,8 @@ from rasa_sdk import Tracker
 from actions.common import DeskAction, in_shop, latest_metadata, settings
 from bot.identity import Verifier
 from bot.messaging import Messenger
-from bot.privacy_answers import PrivacyAsk, PrivacyDesk
+from bot.offers_answers import OffersDesk
+from bot.privacy_answers import PrivacyAsk
 from bot.stock_answers import Reply
 
 
@@ -31,7 +32,8 @@ async def answer(kind: str, ask: PrivacyAsk) -> Reply:
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
     def work(session) -> Reply:
-        desk = PrivacyDesk(session, verifier, now, config.identity_secret)
+        # The offers desk is the privacy desk plus the loyalty acts that may follow a code.
+        desk = OffersDesk(session, verifier, now, config.identity_secret, config.offer_rules)
         return getattr(desk, f"answer_{kind}")(ask)
 
     return await in_shop(work)
@@ -121,3 +123,38 @@ class ActionChangeConsent(PrivacyAction):
 
     def name(self) -> Text:
         return "action_change_consent"
+
+
+class ActionBirthdayOffer(PrivacyAction):
+    kind = "birthday"
+
+    def name(self) -> Text:
+        return "action_birthday_offer"
+
+
+class ActionBirthdayDate(PrivacyAction):
+    kind = "birthday_date"
+
+    def name(self) -> Text:
+        return "action_birthday_date"
+
+
+class ActionLoyaltyCard(PrivacyAction):
+    kind = "loyalty"
+
+    def name(self) -> Text:
+        return "action_loyalty_card"
+
+
+class ActionActivateCard(PrivacyAction):
+    kind = "activate"
+
+    def name(self) -> Text:
+        return "action_activate_card"
+
+
+class ActionLoyaltyProgramme(PrivacyAction):
+    kind = "programme"
+
+    def name(self) -> Text:
+        return "action_loyalty_programme"

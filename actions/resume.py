@@ -13,7 +13,8 @@ from actions.stores import store_hours
 # What was asked -> which answer goes on with the shopper's reply.
 RESUME = {"size": "stock", "colour": "stock", "nearest_place": "nearest",
           "hold_store": "hold", "parts_product": "parts"}
-PRIVACY_RESUME = (("contact", "verify"), ("code", "code"), ("correct ", "correct"))
+PRIVACY_RESUME = (("contact", "verify"), ("code", "code"), ("correct ", "correct"),
+                  ("birthday_date", "birthday_date"))
 
 
 class ActionResume(Action):
@@ -26,10 +27,11 @@ class ActionResume(Action):
         ask = stock_ask(tracker)
         privacy_kind = next((kind for prefix, kind in PRIVACY_RESUME if pending.startswith(prefix)), None)
         if privacy_kind is not None:
-            from actions.privacy import ActionCorrectData, ActionPrivacyCode, ActionVerify
+            from actions.privacy import (ActionBirthdayDate, ActionCorrectData,
+                                         ActionPrivacyCode, ActionVerify)
 
             action = {"verify": ActionVerify, "code": ActionPrivacyCode,
-                      "correct": ActionCorrectData}[privacy_kind]()
+                      "correct": ActionCorrectData, "birthday_date": ActionBirthdayDate}[privacy_kind]()
             return await action.run(dispatcher, tracker, domain)
         if pending.startswith("hours_store"):
             return await store_hours(dispatcher, tracker, pending_day=pending[12:] or None)

@@ -202,6 +202,72 @@ def cmd_requests(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_offers(settings: Settings, args) -> int:
+    """Birthday pushes: `--dry-run` lists who would receive what on `--date` (whatever the
+    hour); without it, the job runs now, as the gateway's scheduler does."""
+    from bot import offers
+    from bot.db import make_engine, make_session_factory
+    from bot.messaging import Messenger
+
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        if args.dry_run:
+            day = args.date or dt.date.today()
+            noon = dt.datetime.combine(day, dt.time(12)).replace(tzinfo=ZoneInfo(settings.timezone))
+            with factory() as session:
+                plans = offers.plan_pushes(session, settings.offer_rules, noon, ignore_quiet_hours=True)
+            for line in offers.plan_summary(plans):
+                print(line)
+            _step(f"{len(plans)} birthday pushes due on {day.isoformat()} (dry run: nothing sent)")
+            return 0
+        if args.date:
+            print("--date needs --dry-run: pushes are only ever sent on the day", file=sys.stderr)
+            return 2
+        queued, sent = offers.run_birthday_pushes(
+            factory, settings.offer_rules, dt.datetime.now(dt.timezone.utc), settings.identity_secret,
+            settings.gateway_url, Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from))
+        _step(f"{queued} birthday pushes queued, {sent} emails/SMS sent "
+              "(Telegram ones leave with the gateway's outbox)")
+        return 0
+    finally:
+        engine.dispose()
+
+
+def cmd_vouchers(settings: Settings, args) -> int:
+    """What a till does: check a voucher, or mark it used (refused with the reason)."""
+    from bot import offers
+    from bot.db import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    now = dt.datetime.utcnow()
+    today = dt.datetime.now(dt.timezone.utc).astimezone(ZoneInfo(settings.timezone)).date()
+    try:
+        with make_session_factory(engine).begin() as session:
+            if args.action == "check":
+                result = offers.check_voucher(session, args.code, today)
+            else:
+                result = offers.use_voucher(session, args.code, args.store, now, today)
+    finally:
+        engine.dispose()
+    print(result.reason)
+    return 0 if result.status in ("valid", "used_now") else 1
+
+
+def cmd_cards(settings: Settings, args) -> int:
+    from bot import offers
+    from bot.db import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            outcome = offers.activate_card_number(session, args.card, args.store, dt.datetime.utcnow())
+    finally:
+        engine.dispose()
+    print(offers.CARD_OUTCOMES_FR[outcome])
+    return 0 if outcome in ("activated", "already") else 1
+
+
 def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
@@ -240,12 +306,25 @@ def build_parser() -> argparse.ArgumentParser:
     requests.add_argument("--all", action="store_true", help="closed ones too")
     holds = commands.add_parser("holds", help="holds for pickup")
     holds.add_argument("action", choices=["expire"])
+    offers = commands.add_parser("offers", help="birthday pushes (run now, or --dry-run --date D)")
+    offers.add_argument("action", choices=["push"])
+    offers.add_argument("--date", type=_date, help="with --dry-run: the day to look at")
+    offers.add_argument("--dry-run", action="store_true", help="list, send nothing")
+    vouchers = commands.add_parser("vouchers", help="check or use a voucher, as a till does")
+    vouchers.add_argument("action", choices=["check", "use"])
+    vouchers.add_argument("code")
+    vouchers.add_argument("--store", default="WEB", help="where it is used (store code or WEB)")
+    cards = commands.add_parser("cards", help="activate a loyalty card, as any store's till does")
+    cards.add_argument("action", choices=["activate"])
+    cards.add_argument("card", help="the 12-digit card number")
+    cards.add_argument("--store", required=True, help="store code (LYS-PDI) or WEB")
     return parser
 
 
 HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
             "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "holds": cmd_holds,
-            "agents": cmd_agents, "requests": cmd_requests}
+            "agents": cmd_agents, "requests": cmd_requests, "offers": cmd_offers,
+            "vouchers": cmd_vouchers, "cards": cmd_cards}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

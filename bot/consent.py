@@ -17,6 +17,14 @@ def consent_granted(session: Session, purpose: str, channel: str, *,
     return bool(row)
 
 
+def allows_personalisation(session: Session, customer_id: int) -> bool:
+    """Purchase history may shape suggestions and offers only with this consent (given on
+    any channel: it is about the use of data, not about a channel)."""
+    return session.execute(select(Consent.id).where(
+        Consent.customer_id == customer_id, Consent.purpose == "personalisation",
+        Consent.granted.is_(True))).first() is not None
+
+
 def set_consent(session: Session, purpose: str, channel: str, granted: bool, *,
                 source_channel: str, wording_version: str,
                 customer_id: Optional[int] = None, identity_id: Optional[int] = None,

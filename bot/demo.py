@@ -354,6 +354,8 @@ class _Builder:
             ))
             self._consents(customer_id, created, everything=is_demo and first != "Sophie")
             self._purchases(customer_id, department, products_by_department, store_ids, created)
+            if first == "Camille" and is_demo:
+                self._runner_history(customer_id, store_ids[2])
             if first == "Sophie" and is_demo and self.machines:
                 machine = min(self.machines)  # De'Longhi Magnifica S
                 variant_id = self.variants_by_product[machine][0]
@@ -361,6 +363,21 @@ class _Builder:
                     customer_id=customer_id, variant_id=variant_id, store_id=store_ids[2],
                     purchased_at=created + dt.timedelta(days=3), quantity=1,
                     amount_cents=self.price_by_variant[variant_id]))
+
+    def _runner_history(self, customer_id: int, store_id: int) -> None:
+        """Camille runs: shoes three months ago, a T-shirt and socks before that (no
+        random draw, so the rest of the shop stays as it was)."""
+        by_name = {p["name"]: p["id"] for p in self.shop.products}
+        for name, days_ago in (("Nike Pegasus 41 femme", 100), ("Kiprun t-shirt de running femme", 250),
+                               ("Kiprun Chaussettes de running x3", 400)):
+            product_id = by_name.get(name)
+            if product_id is None:
+                continue
+            variant_id = self.variants_by_product[product_id][0]
+            self.shop.purchases.append(dict(
+                customer_id=customer_id, variant_id=variant_id, store_id=store_id,
+                purchased_at=dt.datetime.combine(self.today - dt.timedelta(days=days_ago), dt.time(17, 30)),
+                quantity=1, amount_cents=self.price_by_variant[variant_id]))
 
     def _consents(self, customer_id: int, created: dt.datetime, everything: bool) -> None:
         for purpose in m.CONSENT_PURPOSES:

@@ -141,7 +141,7 @@ async def converse(app: web.Application, sender: str, message: str,
     ticket_id, pending = await _turn_start(app, channel, sender, message)
     # Queued messages (alerts, an agent's reply that could not be pushed) come after the
     # answer: the REST channel cannot push, so they ride along with it.
-    queued = [{"recipient_id": sender, "text": text} for text in pending]
+    queued = [{"recipient_id": sender, **queued_message} for queued_message in pending]
     if ticket_id is not None:
         # A person has the conversation: the bot stays quiet, Rasa (paused) still records it.
         try:
@@ -178,10 +178,10 @@ async def converse(app: web.Application, sender: str, message: str,
 
 
 async def _turn_start(app: web.Application, channel: str, sender: str,
-                      message: str) -> Tuple[Optional[int], List[str]]:
+                      message: str) -> Tuple[Optional[int], List[Dict[str, Any]]]:
     """One database visit per turn: the open ticket of this conversation (the customer's
     message is added to it) and the outbox messages waiting for this chat (taken once)."""
-    def start(session) -> Tuple[Optional[int], List[str]]:
+    def start(session) -> Tuple[Optional[int], List[Dict[str, Any]]]:
         ticket = handover.active_ticket(session, channel, sender)
         if ticket is not None:
             handover.add_message(session, ticket.id, "customer", message)
@@ -208,9 +208,9 @@ async def deliver_to_customer(app: web.Application, channel: str, sender: str, t
     telegram = app.get(TELEGRAM)
     pushed = False
     if channel == "telegram" and telegram is not None:
-        pushed = await telegram.push(sender, text)
+        pushed = await telegram.push(sender, {"text": text})
     elif channel == "web":
-        pushed = await app[WEBCHAT].push(sender, text)
+        pushed = await app[WEBCHAT].push(sender, {"text": text})
     if not pushed:
         def queue(session) -> None:
             identity = identity_for(session, channel, sender)
@@ -450,8 +450,8 @@ async def _push_outbox(app: web.Application, telegram) -> None:
             try:
                 claimed = await in_session(app[SESSIONS],
                                            lambda session: claim_for_channel(session, channel))
-                for message_id, external_id, text in claimed:
-                    if not await channel_push(external_id, text):
+                for message_id, external_id, message in claimed:
+                    if not await channel_push(external_id, message):
                         await in_session(app[SESSIONS],
                                          lambda session: release(session, message_id))
             except SQLAlchemyError as error:

@@ -181,7 +181,7 @@ class Customer(Base):
     last_name = Column(String(80))
     email = Column(String(254), unique=True)
     phone = Column(String(20), unique=True)
-    birthday = Column(Date)
+    birthday = Column(Date)  # year BIRTHDAY_NO_YEAR when the customer gave day and month only
     preferred_channel = Column(String(16))
     address_line = Column(String(200))
     address_postcode = Column(String(10))
@@ -189,6 +189,8 @@ class Customer(Base):
     language = Column(String(8), nullable=False, default="fr")
     created_at = Column(DateTime, nullable=False, default=utcnow)
     erased_at = Column(DateTime)
+    loyalty_activated_at = Column(DateTime)
+    loyalty_activated_via = Column(String(16))  # telegram, web, or a store code
 
     __table_args__ = (
         CheckConstraint(
@@ -287,9 +289,37 @@ class Voucher(Base):
     issued_at = Column(DateTime, nullable=False, default=utcnow)
     expires_on = Column(Date, nullable=False)
     used_at = Column(DateTime)
+    applies_to = Column(String(160), nullable=False, default="", server_default="")  # French, as shown
+    categories = Column(Text)  # JSON list of catalog categories; null: the whole shop
+    minimum_cents = Column(Integer)
+    rule = Column(String(40))  # which offer rule chose it ("generic" without personalisation)
+    used_where = Column(String(40))  # store code or "web"
 
     # One birthday voucher per customer and year, whatever the number of requests.
     __table_args__ = (UniqueConstraint("customer_id", "kind", "year"),)
+
+
+class BirthdayPush(Base):
+    """The birthday message of one year to one member: created with the voucher, in the
+    same transaction, before anything is sent. Its uniqueness makes the push at most once a
+    year; `status` goes queued -> sending -> sent (or failed) by conditional updates."""
+
+    __tablename__ = "birthday_pushes"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    year = Column(Integer, nullable=False)
+    voucher_id = Column(ForeignKey("vouchers.id", ondelete="CASCADE"), nullable=False)
+    channel = Column(String(16), nullable=False)
+    status = Column(String(16), nullable=False, default="queued")
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_at = Column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("customer_id", "year"),
+        CheckConstraint("status in ('queued', 'sending', 'sent', 'failed')", name="status"),
+        CheckConstraint("channel in ('telegram', 'email', 'sms')", name="channel"),
+        Index("ix_birthday_pushes_status", "status"),
+    )
 
 
 class Reservation(Base):
@@ -352,6 +382,7 @@ class OutboundMessage(Base):
     identity_id = Column(ForeignKey("chat_identities.id", ondelete="CASCADE"), nullable=False)
     kind = Column(String(24), nullable=False)
     text = Column(Text, nullable=False)
+    image_url = Column(String(300))
     created_at = Column(DateTime, nullable=False, default=utcnow)
     delivered_at = Column(DateTime)
 

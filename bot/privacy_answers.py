@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,6 @@ from bot.models import CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Custome
 from bot.stock_answers import Reply, button
 from bot.text import normalise
 
-FOLLOW_UPS = ("summary", "export", "erase", "correct", "consents", "stop")  # after a good code
 ASK_CONTACT = ("Pour protéger vos données, je dois d'abord vérifier votre identité. Donnez-moi "
                "votre adresse e-mail, votre numéro de mobile ou votre numéro de carte de fidélité.")
 CODE_SENT = ("Si ces coordonnées correspondent à un compte, un code à 6 chiffres vient d'être "
@@ -81,6 +80,9 @@ def stop_scope(text: str, own_channel: str):
 
 
 class PrivacyDesk:
+    # What may follow a good code, when it was asked before proof ("contact summary").
+    FOLLOW_UPS: Tuple[str, ...] = ("summary", "export", "erase", "correct", "consents", "stop")
+
     def __init__(self, session: Session, verifier: ident.Verifier, now: dt.datetime,
                  secret: str) -> None:
         self.session = session
@@ -140,7 +142,7 @@ class PrivacyDesk:
             reply.say(f"Merci {customer.first_name}, c'est bien vous. Vous pouvez maintenant "
                       "consulter, corriger ou supprimer vos données, et gérer vos abonnements.")
             reply.slots["pending"] = None
-            if then in FOLLOW_UPS:
+            if then in self.FOLLOW_UPS:
                 follow = getattr(self, f"answer_{then}")(ask)
                 reply.messages += follow.messages
                 reply.slots.update(follow.slots)

@@ -11,8 +11,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from bot.offers import OfferRules
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +54,8 @@ class Settings:
     customer_token_secret: Optional[str]
     smtp_url: Optional[str]
     mail_from: str
+    offer_rules: OfferRules
+    till_api_token: Optional[str]
 
     @property
     def outbox_dir(self) -> Path:
@@ -232,6 +237,15 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     smtp_url = env.get("SMTP_URL", "").strip() or None
     if smtp_url is not None and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
         raise SettingsError("SMTP_URL must be an smtp:// or smtps:// URL")
+    from bot.offers import RULES_FILE, RulesError, load_rules
+
+    try:
+        offer_rules = load_rules(Path(env.get("OFFER_RULES", "").strip() or RULES_FILE))
+    except RulesError as error:
+        raise SettingsError(f"OFFER_RULES: {error}") from error
+    till_api_token = env.get("TILL_API_TOKEN", "").strip() or None
+    if till_api_token is not None and len(till_api_token) < 16:
+        raise SettingsError("TILL_API_TOKEN must be at least 16 characters long")
 
     return Settings(
         var_dir=var_dir,
@@ -262,4 +276,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         customer_token_secret=customer_token_secret,
         smtp_url=smtp_url,
         mail_from=env.get("MAIL_FROM", "").strip() or "Comptoir <ne-pas-repondre@comptoir.example>",
+        offer_rules=offer_rules,
+        till_api_token=till_api_token,
     )

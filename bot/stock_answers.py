@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from bot import alerts, reservations, stock, stores
 from bot.catalog import CatalogIndex, ProductInfo, VariantInfo, match_value, read_variant
+from bot.consent import allows_personalisation
 from bot.geo import Gazetteer, Place, place_from_metadata
 from bot.identities import find_identity, identity_for
 from bot.identity import verified_customer
-from bot.models import (ChatIdentity, Consent, Customer, ProductLink, Purchase, Store,
+from bot.models import (ChatIdentity, Customer, ProductLink, Purchase, Store,
                         Variant)
 from bot.text import clip, format_date, format_time, normalise
 
@@ -419,17 +420,11 @@ class StockDesk:
         return reply.say(f"Vous êtes déjà inscrit : je vous préviendrai ici dès que {title} "
                          f"est de retour{where}.")
 
-    def _personalised(self, customer_id: int) -> bool:
-        """Purchase history may shape suggestions only with personalisation consent."""
-        return self.session.execute(select(Consent.id).where(
-            Consent.customer_id == customer_id, Consent.purpose == "personalisation",
-            Consent.granted.is_(True))).first() is not None
-
     def answer_parts(self, ask: StockAsk) -> Reply:
         reply = Reply()
         identity = self._identity(ask)
         machines: List[int] = []
-        if identity.customer_id and identity.verified_at and self._personalised(identity.customer_id):
+        if identity.customer_id and identity.verified_at and allows_personalisation(self.session, identity.customer_id):
             bought = self.session.execute(
                 select(Variant.product_id).join(Purchase, Purchase.variant_id == Variant.id)
                 .where(Purchase.customer_id == identity.customer_id)

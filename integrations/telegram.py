@@ -58,10 +58,14 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> List[str]:
 
 
 class TelegramChannel:
-    def __init__(self, settings: Settings, converse: Converse, stop: Stop) -> None:
+    def __init__(self, settings: Settings, converse: Converse, stop: Stop,
+                 local_image: Optional[Callable[[str], Optional[bytes]]] = None) -> None:
         self.settings = settings
         self.converse = converse
         self.stop_chat = stop
+        # Images the gateway itself serves (voucher codes) are uploaded, since Telegram's
+        # servers cannot fetch a URL on the shop's private network.
+        self.local_image = local_image or (lambda url: None)
         self.webhook_mode = settings.telegram_webhook_url is not None
         api = settings.telegram_api_url
         builder = (Application.builder().token(settings.telegram_token)
@@ -181,15 +185,18 @@ class TelegramChannel:
         per_row = 4 if all(len(b.text) <= 6 for b in items) else 1  # sizes side by side
         return InlineKeyboardMarkup([items[i:i + per_row] for i in range(0, len(items), per_row)])
 
-    async def send_replies(self, chat_id: int, replies: List[Dict[str, Any]]) -> None:
+    async def send_replies(self, chat_id: int, replies: List[Dict[str, Any]]) -> bool:
+        """Send Rasa-style replies; False if Telegram refused one of them."""
         bot = self.application.bot
+        delivered = True
         for reply in replies:
             text = (reply.get("text") or "").strip()
             markup = self.keyboard(reply.get("buttons") or [])
             try:
                 if reply.get("image"):
                     caption = text if len(text) <= CAPTION_LIMIT else None
-                    await bot.send_photo(chat_id, reply["image"], caption=caption,
+                    photo = self.local_image(reply["image"]) or reply["image"]
+                    await bot.send_photo(chat_id, photo, caption=caption,
                                          reply_markup=markup if caption is not None else None)
                     if caption is not None:
                         continue
@@ -199,17 +206,13 @@ class TelegramChannel:
                     await bot.send_message(chat_id, chunk, reply_markup=markup if last else None)
             except TelegramError as error:
                 logger.warning("telegram send to chat failed: %s", type(error).__name__)
+                delivered = False
+        return delivered
 
-    async def push(self, external_id: str, text: str) -> bool:
-        """Deliver an outbox message (back-in-stock alert...) to a Telegram chat."""
+    async def push(self, external_id: str, message: Dict[str, Any]) -> bool:
+        """Deliver an outbox message (alert, birthday offer...) to a Telegram chat."""
         try:
             chat_id = int(external_id.split(":", 1)[1])
         except (IndexError, ValueError):
             return False
-        try:
-            for chunk in split_text(text):
-                await self.application.bot.send_message(chat_id, chunk)
-        except TelegramError as error:
-            logger.warning("telegram push failed: %s", type(error).__name__)
-            return False
-        return True
+        return await self.send_replies(chat_id, [message])

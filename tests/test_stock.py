@@ -104,9 +104,9 @@ def test_alert_is_recorded_with_consent_in_the_ledger_and_fires_exactly_once(sho
         stock.set_stock(session, variant.id, online_id, 0)
         stock.set_stock(session, variant.id, online_id, 2)
     with shop.begin() as session:
-        texts = take_pending(session, "web", "web-alice")
-    assert len(texts) == 1
-    assert texts[0].startswith("Bonne nouvelle : Nike Pegasus 41 homme (42, bleu) est de retour "
+        messages = take_pending(session, "web", "web-alice")
+    assert len(messages) == 1
+    assert messages[0]["text"].startswith("Bonne nouvelle : Nike Pegasus 41 homme (42, bleu) est de retour "
                                "en stock en ligne")
     with shop.begin() as session:
         assert take_pending(session, "web", "web-alice") == []  # delivered once

@@ -152,9 +152,11 @@ class WebChat:
             return
         await self.sio.emit("history", await self.history(session_id), to=sid)
 
-    async def push(self, session_id: str, text: str) -> bool:
-        """Deliver an outbox message to an open session; False if nobody is connected."""
+    async def push(self, session_id: str, message: Dict[str, Any]) -> bool:
+        """Deliver an outbox message ({"text", "image"}) to an open session; False if
+        nobody is connected."""
         if not self.connected.get(session_id):
             return False
-        await self.sio.emit("bot_uttered", {"text": text}, room=session_id)
+        for uttered in to_socketio(message):
+            await self.sio.emit("bot_uttered", uttered, room=session_id)
         return True

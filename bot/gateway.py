@@ -35,7 +35,10 @@ from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.reservations import expire_due
 from bot.settings import Settings
 from bot.stock_import import StockUpdateError, apply_stock_updates
+from bot.messaging import Messenger
+from bot.offers import run_birthday_pushes
 from integrations.console import Console
+from integrations.till import Till
 from integrations.webchat import WebChat
 
 logger = logging.getLogger("comptoir.gateway")
@@ -47,7 +50,9 @@ SESSIONS = web.AppKey("sessions", sessionmaker)
 TELEGRAM = web.AppKey("telegram", object)
 WEBCHAT = web.AppKey("webchat", object)
 CONSOLE = web.AppKey("console", object)
+TILL = web.AppKey("till", Till)
 HOLD_EXPIRY_INTERVAL = 60
+BIRTHDAY_PUSH_INTERVAL = 300  # the job is idempotent: running it often only narrows delays
 OUTBOX_INTERVAL = 2
 
 MAX_MESSAGE_CHARS = 2000
@@ -420,7 +425,8 @@ def _channels(settings: Settings):
 
             telegram = TelegramChannel(
                 settings, channel_converse,
-                lambda sender: stop_chat_consents(app, "telegram", sender))
+                lambda sender: stop_chat_consents(app, "telegram", sender),
+                local_image=app[TILL].local_image)
             app[TELEGRAM] = telegram
             try:
                 await telegram.start()
@@ -465,24 +471,43 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     return await channel.webhook(request)
 
 
-async def _scheduler(app: web.Application):
-    """Periodic jobs: holds past their time go back to stock."""
-    async def loop() -> None:
-        while True:
-            try:
-                now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-                expired = await asyncio.to_thread(expire_due, app[SESSIONS], now)
-                if expired:
-                    logger.info("expired %d holds", expired)
-            except SQLAlchemyError as error:
-                logger.warning("hold expiry skipped: %s", type(error).__name__)
-            await asyncio.sleep(HOLD_EXPIRY_INTERVAL)
+async def _every(seconds: float, name: str, job) -> None:
+    """Run a blocking job on a worker thread every `seconds`; a database that is down
+    only skips a round."""
+    while True:
+        try:
+            await asyncio.to_thread(job)
+        except SQLAlchemyError as error:
+            logger.warning("%s skipped: %s", name, type(error).__name__)
+        await asyncio.sleep(seconds)
 
-    task = asyncio.create_task(loop())
+
+async def _scheduler(app: web.Application):
+    """Periodic jobs: holds past their time go back to stock; birthday offers go out on
+    the day, within quiet hours, at most once a year (safe across restarts and replicas)."""
+    settings = app[SETTINGS]
+    messenger = Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from)
+
+    def expire_holds() -> None:
+        expired = expire_due(app[SESSIONS], dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+        if expired:
+            logger.info("expired %d holds", expired)
+
+    def birthday_pushes() -> None:
+        queued, sent = run_birthday_pushes(app[SESSIONS], settings.offer_rules,
+                                           dt.datetime.now(dt.timezone.utc), settings.identity_secret,
+                                           settings.gateway_url, messenger)
+        if queued or sent:
+            logger.info("birthday pushes: %d queued, %d emails/SMS sent", queued, sent)
+
+    tasks = [asyncio.create_task(_every(HOLD_EXPIRY_INTERVAL, "hold expiry", expire_holds)),
+             asyncio.create_task(_every(BIRTHDAY_PUSH_INTERVAL, "birthday pushes", birthday_pushes))]
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def stock_update(request: web.Request) -> web.Response:
@@ -544,6 +569,9 @@ def init_app(settings: Settings) -> web.Application:
                       secure_cookies=not settings.gateway_is_loopback)
     console.routes(app)
     app[CONSOLE] = console
+    till = Till(settings, lambda: app[SESSIONS])
+    till.routes(app)
+    app[TILL] = till
     return app
 
 

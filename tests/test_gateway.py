@@ -16,8 +16,9 @@ def gateway_settings(tmp_path, database_url, **extra):
 
 
 @pytest.fixture
-async def client(aiohttp_client, tmp_path, seeded_sqlite_url):
-    return await aiohttp_client(init_app(gateway_settings(tmp_path, seeded_sqlite_url)))
+async def client(aiohttp_client, tmp_path, shop_url):
+    # A private copy: the gateway's scheduler (holds, birthday pushes) may write to it.
+    return await aiohttp_client(init_app(gateway_settings(tmp_path, shop_url)))
 
 
 async def test_rasa_down_gets_a_polite_french_answer_not_an_error(client):
@@ -77,9 +78,9 @@ async def test_a_body_over_one_megabyte_is_refused(client):
     assert response.status == 413
 
 
-async def test_rest_token_is_required_when_configured(aiohttp_client, tmp_path, seeded_sqlite_url):
+async def test_rest_token_is_required_when_configured(aiohttp_client, tmp_path, shop_url):
     token = "a-long-enough-secret-token"
-    app = init_app(gateway_settings(tmp_path, seeded_sqlite_url, GATEWAY_REST_TOKEN=token))
+    app = init_app(gateway_settings(tmp_path, shop_url, GATEWAY_REST_TOKEN=token))
     client = await aiohttp_client(app)
     body = {"sender": "c1", "message": ""}
     assert (await client.post("/webhooks/rest/webhook", json=body)).status == 401
@@ -87,3 +88,48 @@ async def test_rest_token_is_required_when_configured(aiohttp_client, tmp_path, 
     assert (await client.post("/webhooks/rest/webhook", json=body, headers=wrong)).status == 401
     right = {"Authorization": f"Bearer {token}"}
     assert (await client.post("/webhooks/rest/webhook", json=body, headers=right)).status == 200
+
+
+TILL_TOKEN = "till-token-for-the-tests"
+
+
+async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp_path, shop_url, shop):
+    import datetime as dt
+
+    from bot import offers
+    from bot.models import Customer
+
+    today = dt.datetime.now(dt.timezone.utc).date()
+    with shop.begin() as session:
+        customer = Customer(first_name="Till", email="till-api@example.org", birthday=today,
+                            loyalty_status="pending", loyalty_card="800077770001")
+        session.add(customer)
+        session.flush()
+        window, _ = offers.window_for(today, today, offers.load_rules())
+        code = offers.issue_birthday_voucher(session, customer, window, today, offers.load_rules())[0].code
+    settings = gateway_settings(tmp_path, shop_url, TILL_API_TOKEN=TILL_TOKEN)
+    client = await aiohttp_client(init_app(settings))
+    till = {"Authorization": f"Bearer {TILL_TOKEN}"}
+
+    assert (await client.get(f"/api/vouchers/{code}")).status == 401
+    assert (await client.get(f"/api/vouchers/{code}", headers={"Authorization": "Bearer nope"})).status == 401
+    checked = await client.get(f"/api/vouchers/{code}", headers=till)
+    body = await checked.json()
+    assert checked.status == 200 and body["status"] == "valid" and body["code"] == code
+    assert (await client.get("/api/vouchers/ANNIV-ZZZZ-ZZZZ", headers=till)).status == 404
+    assert (await client.post(f"/api/vouchers/{code}/use", headers=till, data=b"\xff")).status == 400
+    used = await client.post(f"/api/vouchers/{code}/use", headers=till, json={"store": "lys-pdi"})
+    assert used.status == 200 and (await used.json())["used_where"] == "LYS-PDI"
+    refused = await client.post(f"/api/vouchers/{code}/use", headers=till, json={"store": "WEB"})
+    assert refused.status == 409 and "déjà été utilisé" in (await refused.json())["reason"]
+
+    activated = await client.post("/api/cards/800077770001/activate", headers=till, json={"store": "NCE-MAS"})
+    assert activated.status == 200 and (await activated.json())["status"] == "activated"
+    unknown = await client.post("/api/cards/123/activate", headers=till, json={"store": "NCE-MAS"})
+    assert unknown.status == 404 and (await unknown.json())["reason"] == "Ce numéro de carte est inconnu."
+
+    image = await client.get(offers.image_path(settings.identity_secret, code))
+    assert image.status == 200 and image.content_type == "image/png"
+    assert (await image.read()).startswith(b"\x89PNG")
+    forged = offers.image_path("x" * 40, code)
+    assert (await client.get(forged)).status == 404

@@ -26,6 +26,7 @@ from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
 
 pytestmark = pytest.mark.slow
 STOCK_TOKEN = "integration-stock-token"
+TILL_TOKEN = "integration-till-token"
 
 
 class Stack:
@@ -35,7 +36,8 @@ class Stack:
         self.env = {**os.environ, **{k: str(v) for k, v in self.ports.items()},
                     "COMPTOIR_VAR_DIR": str(tmp_path / "var"),
                     "COMPTOIR_MODELS_DIR": str(PROJECT_ROOT / "models"),
-                    "STOCK_API_TOKEN": STOCK_TOKEN, **(extra_env or {})}
+                    "STOCK_API_TOKEN": STOCK_TOKEN, "TILL_API_TOKEN": TILL_TOKEN,
+                    **(extra_env or {})}
         for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "RASA_TOKEN"):
             self.env.pop(name, None)
         self.url = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
@@ -548,6 +550,41 @@ def text_found(db_path, needle):
     finally:
         connection.close()
     return None
+
+
+def test_birthday_voucher_with_its_image_then_used_at_a_till(stack):
+    """Camille Martin's birthday is the seeding day, which is today for this stack."""
+    from bot.offers import VOUCHER_RE
+
+    email, sender = "camille.martin@example.org", "birthday-1"
+    asked = texts(stack.say(sender, "c'est mon anniversaire, j'ai droit à un cadeau ?"))
+    assert asked.startswith("Pour protéger vos données") and "Camille" not in asked
+    stack.say(sender, email)
+    replies = stack.say(sender, outbox_code(stack, email))
+    code = VOUCHER_RE.search(texts(replies)).group(0)
+    assert "les vêtements et accessoires de running" in texts(replies)  # she runs, and agreed
+    [image] = [r["image"] for r in replies if r.get("image")]
+    assert image.startswith(stack.url + f"/vouchers/{code}/")
+    with urllib.request.urlopen(image, timeout=30) as response:
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.read().startswith(b"\x89PNG")
+    with pytest.raises(urllib.error.HTTPError) as forged:
+        urllib.request.urlopen(image.replace(code, "ANNIV-AAAA-AAAA"), timeout=30)
+    assert forged.value.code == 404
+    assert code in texts(stack.say(sender, "mon bon d'anniversaire ?"))  # the same one, again
+    # A birthday email may have left on the day (quiet hours allowing): it carries that code.
+    outbox = Path(stack.env["COMPTOIR_VAR_DIR"]) / "outbox"
+    for path in outbox.glob("*email*.txt"):
+        found = VOUCHER_RE.search(path.read_text())
+        assert found is None or found.group(0) == code
+
+    till = {"Authorization": f"Bearer {TILL_TOKEN}"}
+    assert stack.post(f"/api/vouchers/{code}/use", {"store": "LYS-PDI"})[0] == 401
+    status, used = stack.post(f"/api/vouchers/{code}/use", {"store": "LYS-PDI"}, till)
+    assert (status, used["status"]) == (200, "used_now")
+    status, again = stack.post(f"/api/vouchers/{code}/use", {"store": "PAR-RIV"}, till)
+    assert status == 409 and again["reason"].startswith("Ce bon a déjà été utilisé le")
+    assert "déjà utilisé votre bon anniversaire" in texts(stack.say(sender, "c'est mon anniversaire"))
 
 
 def test_stop_in_the_middle_of_a_stock_question(stack):

@@ -419,14 +419,19 @@ def test_dry_run_lists_the_days_pushes_without_sending(shop_database, capsys):
     from bot.cli import main
     from bot.db import make_engine
 
+    engine = make_engine(shop_database)
+
+    def counts():
+        with make_session_factory(engine).begin() as session:
+            return [session.execute(select(func.count()).select_from(table)).scalar_one()
+                    for table in (BirthdayPush, Voucher)]
+
+    before = counts()
     assert main(["offers", "push", "--date", "2026-03-12", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "client 1\temail\trunning\t" in out  # Camille Martin, born on the seeding day
     assert "@" not in out and "Martin" not in out  # ids, not contacts
     assert main(["offers", "push", "--date", "2026-03-13", "--dry-run"]) == 0
     assert "client 1\t" not in capsys.readouterr().out
-    engine = make_engine(shop_database)
-    with make_session_factory(engine).begin() as session:
-        assert session.execute(select(func.count()).select_from(BirthdayPush)).scalar_one() == 0
-        assert session.execute(select(func.count()).select_from(Voucher)).scalar_one() == 0
+    assert counts() == before  # nothing issued, nothing sent
     engine.dispose()

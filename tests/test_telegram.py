@@ -100,6 +100,20 @@ async def test_buttons_become_an_inline_keyboard_and_images_photos(gateway, fake
     assert (len(first["text"]), len(second["text"])) == (4096, 904)
 
 
+async def test_a_pushed_birthday_voucher_uploads_our_own_image(gateway, fake):
+    """Telegram's servers cannot fetch the shop's own URLs: the code image is uploaded."""
+    from bot import offers
+    from bot.gateway import SETTINGS
+
+    _client, app = gateway
+    settings = app[SETTINGS]
+    url = settings.gateway_url + offers.image_path(settings.identity_secret, "ANNIV-ABCD-EFGH")
+    assert await app[TELEGRAM].push(f"telegram:{USER}", {"text": "Joyeux anniversaire !", "image": url})
+    (photo,) = await fake.calls_matching(lambda c: c["method"] == "sendPhoto", timeout=5)
+    assert isinstance(photo["photo"], dict) and "filename" in photo["photo"]  # a file, not a URL
+    assert photo["caption"] == "Joyeux anniversaire !" and photo["chat_id"] == str(USER)
+
+
 async def test_stop_withdraws_telegram_consent_even_unverified(gateway, fake, shop):
     client, _app = gateway
     update = {"update_id": 8, **fake.user_message(USER, "/stop")}

@@ -1,0 +1,106 @@
+"""The shop's tills and web checkout: vouchers checked and used, cards activated in any
+store, and the voucher codes' images shown to customers.
+
+    GET  /api/vouchers/{code}            -> {"status": "valid" | "used" | "expired", "reason", ...}
+    POST /api/vouchers/{code}/use        {"store": "LYS-PDI"} -> 200, or 409 with the reason
+    POST /api/cards/{card}/activate      {"store": "LYS-PDI"} -> 200, 404 or 409
+    GET  /vouchers/{code}/{signature}.png  the scannable code (signed path, no token)
+
+The /api routes want TILL_API_TOKEN as a bearer token; none set refuses them all.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import re
+from typing import Callable, Optional
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy.orm import sessionmaker
+
+from bot import offers
+from bot.db import in_session
+from bot.settings import Settings
+
+PLACE_RE = re.compile(r"^[A-Z0-9-]{2,16}$")
+CARD_STATUS = {"activated": 200, "already": 200, "unknown": 404, "no_card": 404, "suspended": 409}
+
+
+def _json(http_status: int, body: dict) -> web.Response:
+    return web.json_response(body, status=http_status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+class Till:
+    def __init__(self, settings: Settings, sessions: Callable[[], sessionmaker]) -> None:
+        self.settings = settings
+        self.sessions = sessions
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/vouchers/{code}", self.check)
+        app.router.add_post("/api/vouchers/{code}/use", self.use)
+        app.router.add_post("/api/cards/{card}/activate", self.activate)
+        app.router.add_get("/vouchers/{code}/{signature}.png", self.image)
+
+    def _authorise(self, request: web.Request) -> None:
+        token = self.settings.till_api_token
+        supplied = request.headers.get("Authorization", "")
+        if token is None or not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
+            raise web.HTTPUnauthorized(
+                text=json.dumps({"error": "Jeton d'accès manquant ou invalide."}),
+                content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+
+    def _today(self) -> dt.date:
+        return dt.datetime.now(dt.timezone.utc).astimezone(ZoneInfo(self.settings.timezone)).date()
+
+    async def _place(self, request: web.Request) -> str:
+        try:
+            body = await request.json()
+            place = str(body.get("store", "")).strip().upper()
+        except (ValueError, AttributeError):
+            place = ""
+        if not PLACE_RE.match(place):
+            raise web.HTTPBadRequest(text=json.dumps({"error": "Indiquez le magasin : {\"store\": \"LYS-PDI\"} (ou WEB)."}),
+                                     content_type="application/json")
+        return place
+
+    async def check(self, request: web.Request) -> web.Response:
+        self._authorise(request)
+        code, today = request.match_info["code"], self._today()
+        result = await in_session(self.sessions(), lambda s: offers.check_voucher(s, code, today).as_json())
+        return _json(404 if result["status"] == "unknown" else 200, result)
+
+    async def use(self, request: web.Request) -> web.Response:
+        self._authorise(request)
+        place, code, today = await self._place(request), request.match_info["code"], self._today()
+        now = dt.datetime.utcnow()
+        result = await in_session(self.sessions(),
+                                  lambda s: offers.use_voucher(s, code, place, now, today).as_json())
+        status = {"used_now": 200, "unknown": 404}.get(result["status"], 409)
+        return _json(status, result)
+
+    async def activate(self, request: web.Request) -> web.Response:
+        self._authorise(request)
+        place, card = await self._place(request), request.match_info["card"]
+        now = dt.datetime.utcnow()
+        outcome = await in_session(self.sessions(),
+                                   lambda s: offers.activate_card_number(s, card, place, now))
+        return _json(CARD_STATUS[outcome], {"status": outcome, "reason": offers.CARD_OUTCOMES_FR[outcome]})
+
+    async def image(self, request: web.Request) -> web.Response:
+        code = self.code_of(request.path)
+        if code is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=offers.qr_png(code), content_type="image/png",
+                            headers={"Cache-Control": "private, max-age=86400"})
+
+    def code_of(self, url: str) -> Optional[str]:
+        return offers.code_from_image_path(self.settings.identity_secret, url)
+
+    def local_image(self, url: str) -> Optional[bytes]:
+        """The PNG for one of our voucher URLs (Telegram uploads it), else None."""
+        if not url.startswith(self.settings.gateway_url):
+            return None
+        code = self.code_of(url)
+        return offers.qr_png(code) if code else None

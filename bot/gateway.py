@@ -32,6 +32,7 @@ from bot.models import ChatIdentity, Customer, OutboundMessage, Product
 from bot.outbox import claim_for_channel, release, take_pending
 from bot.privacy import erase_conversations, export, export_zip, read_export_token
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.ratelimit import KeyedLocks
 from bot.reservations import expire_due
 from bot.settings import Settings
 from bot.stock_import import StockUpdateError, apply_stock_updates
@@ -51,6 +52,7 @@ TELEGRAM = web.AppKey("telegram", object)
 WEBCHAT = web.AppKey("webchat", object)
 CONSOLE = web.AppKey("console", object)
 TILL = web.AppKey("till", Till)
+CONVERSATIONS = web.AppKey("conversations", KeyedLocks)
 HOLD_EXPIRY_INTERVAL = 60
 BIRTHDAY_PUSH_INTERVAL = 300  # the job is idempotent: running it often only narrows delays
 OUTBOX_INTERVAL = 2
@@ -123,6 +125,10 @@ def _check_bearer(request: web.Request, token: Optional[str]) -> None:
             content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
 
 
+def _say(sender: str, text: str) -> List[Dict[str, Any]]:
+    return [{"recipient_id": sender, "text": text}]
+
+
 async def converse(app: web.Application, sender: str, message: str,
                    metadata: Optional[Dict[str, Any]] = None,
                    channel: str = "web") -> List[Dict[str, Any]]:
@@ -134,14 +140,17 @@ async def converse(app: web.Application, sender: str, message: str,
     started = time.monotonic()
     message = _clean_message(message)
     metadata = {**(metadata or {}), "comptoir_channel": channel}
-
-    def reply(text: str) -> List[Dict[str, Any]]:
-        return [{"recipient_id": sender, "text": text}]
-
     if not message:
-        return reply(REPLY_EMPTY)
+        return _say(sender, REPLY_EMPTY)
     if len(message) > MAX_MESSAGE_CHARS:
-        return reply(REPLY_TOO_LONG)
+        return _say(sender, REPLY_TOO_LONG)
+    # One turn at a time per conversation, in arrival order, whatever the channel does.
+    async with app[CONVERSATIONS].hold(sender):
+        return await _turn(app, sender, message, metadata, channel, started)
+
+
+async def _turn(app: web.Application, sender: str, message: str, metadata: Dict[str, Any],
+                channel: str, started: float) -> List[Dict[str, Any]]:
     rasa = app[RASA]
     ticket_id, pending = await _turn_start(app, channel, sender, message)
     # Queued messages (alerts, an agent's reply that could not be pushed) come after the
@@ -160,7 +169,7 @@ async def converse(app: web.Application, sender: str, message: str,
         raw_replies = await rasa.send(sender, message, metadata)
     except RasaUnavailable as error:
         logger.warning("rasa unavailable for sender=%s: %s", sender_ref(sender), error)
-        return reply(REPLY_RASA_DOWN) + queued
+        return _say(sender, REPLY_RASA_DOWN) + queued
     replies = []
     for item in raw_replies:
         if not isinstance(item, dict):
@@ -175,7 +184,7 @@ async def converse(app: web.Application, sender: str, message: str,
             replies.append({"recipient_id": sender, **kept})
     if not replies:
         # Rasa swallows action-server failures and answers nothing: never leave silence.
-        replies = reply(REPLY_NOTHING if await rasa.action_server_up() else REPLY_ACTIONS_DOWN)
+        replies = _say(sender, REPLY_NOTHING if await rasa.action_server_up() else REPLY_ACTIONS_DOWN)
     replies += queued
     logger.info("turn sender=%s replies=%d ms=%.0f", sender_ref(sender), len(replies),
                 (time.monotonic() - started) * 1000)
@@ -334,7 +343,8 @@ async def health(request: web.Request) -> web.Response:
 
     async def rasa_probe():
         status = await rasa.status()
-        return {"model": str(status.get("model_file", "")).rsplit("/", 1)[-1]}
+        return {"model": str(status.get("model_file", "")).rsplit("/", 1)[-1],
+                "replicas_up": status["replicas_up"]}
 
     async def database_probe():
         await asyncio.to_thread(ping, app[ENGINE])
@@ -402,7 +412,7 @@ def _resources(settings: Settings):
     async def context(app: web.Application):
         session = aiohttp.ClientSession()
         engine = make_engine(settings.database_url)
-        app[RASA] = RasaClient(session, settings.rasa_url, settings.rasa_token,
+        app[RASA] = RasaClient(session, settings.rasa_urls, settings.rasa_token,
                                settings.action_server_url)
         app[ENGINE] = engine
         app[SESSIONS] = make_session_factory(engine)
@@ -540,6 +550,7 @@ def setup_routes(app: web.Application) -> None:
 def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
+    app[CONVERSATIONS] = KeyedLocks()
     app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_channels(settings))

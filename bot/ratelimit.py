@@ -1,8 +1,11 @@
-"""Per-conversation rate limiting: a token bucket per key, in memory."""
+"""Per-conversation flow control, in memory: a token bucket per key, and a lock per key
+so one conversation's messages are handled one at a time, in arrival order."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from typing import Callable, Dict, Tuple
+from typing import AsyncIterator, Callable, Dict, Hashable, Tuple
 
 
 class RateLimiter:
@@ -25,3 +28,29 @@ class RateLimiter:
             self._buckets.clear()  # crude bound on memory under a storm of new keys
         self._buckets[key] = (tokens, now)
         return 0.0 if tokens >= 0 else -tokens / self.rate
+
+
+class KeyedLocks:
+    """One FIFO lock per key (asyncio.Lock wakes waiters in order); a key's entry goes
+    away when nobody holds or waits for it, so memory follows live conversations."""
+
+    def __init__(self) -> None:
+        self._locks: Dict[Hashable, Tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)

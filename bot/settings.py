@@ -32,6 +32,7 @@ class Settings:
     gateway_rest_token: Optional[str]
     rasa_host: str
     rasa_port: int
+    rasa_replicas: int
     rasa_token: str
     action_host: str
     action_port: int
@@ -63,7 +64,13 @@ class Settings:
 
     @property
     def rasa_url(self) -> str:
-        return f"http://{_url_host(self.rasa_host)}:{self.rasa_port}"
+        return self.rasa_urls[0]
+
+    @property
+    def rasa_urls(self) -> Tuple[str, ...]:
+        """One URL per Rasa replica, on consecutive ports from RASA_PORT."""
+        return tuple(f"http://{_url_host(self.rasa_host)}:{self.rasa_port + i}"
+                     for i in range(self.rasa_replicas))
 
     @property
     def action_server_url(self) -> str:
@@ -243,6 +250,11 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         offer_rules = load_rules(Path(env.get("OFFER_RULES", "").strip() or RULES_FILE))
     except RulesError as error:
         raise SettingsError(f"OFFER_RULES: {error}") from error
+    rasa_replicas = _int(env, "RASA_REPLICAS", 1, 1, 8)
+    tracker_store_url = _sql_url(env, "TRACKER_STORE_URL", f"sqlite:///{var_dir / 'trackers.db'}")
+    if rasa_replicas > 1 and (not lock_store_url or tracker_store_url.startswith("sqlite")):
+        raise SettingsError("RASA_REPLICAS above 1 needs LOCK_STORE_URL (Redis) and a "
+                            "PostgreSQL TRACKER_STORE_URL: replicas share conversations through them")
     till_api_token = env.get("TILL_API_TOKEN", "").strip() or None
     if till_api_token is not None and len(till_api_token) < 16:
         raise SettingsError("TILL_API_TOKEN must be at least 16 characters long")
@@ -254,11 +266,12 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         gateway_rest_token=rest_token,
         rasa_host=_host(env, "RASA_HOST", "127.0.0.1"),
         rasa_port=_port(env, "RASA_PORT", 5005),
+        rasa_replicas=rasa_replicas,
         rasa_token=rasa_token,
         action_host=_host(env, "ACTION_HOST", "127.0.0.1"),
         action_port=_port(env, "ACTION_PORT", 5055),
         database_url=_sql_url(env, "DATABASE_URL", f"sqlite:///{var_dir / 'shop.db'}"),
-        tracker_store_url=_sql_url(env, "TRACKER_STORE_URL", f"sqlite:///{var_dir / 'trackers.db'}"),
+        tracker_store_url=tracker_store_url,
         lock_store_url=lock_store_url,
         log_level=log_level,
         demo_seed=_int(env, "DEMO_SEED", 42, 0, 2**31 - 1),

@@ -86,14 +86,16 @@ def process_specs(settings: Settings, model: Path, endpoints: Path) -> List[Proc
                     PYTHONWARNINGS="ignore::DeprecationWarning,ignore::PendingDeprecationWarning",
                     COMPTOIR_VAR_DIR=str(settings.var_dir), RASA_TOKEN=settings.rasa_token,
                     DATABASE_URL=settings.database_url)
+    rasa_env = dict(base_env, RASA_TELEMETRY_ENABLED="false", SANIC_WORKERS="1")
+    replicas = [ProcessSpec("rasa" if i == 0 else f"rasa-{i + 1}", [
+        python, "-m", "rasa", "run", "--model", str(model), "--endpoints", str(endpoints),
+        "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--enable-api",
+        "--auth-token", settings.rasa_token, "--interface", settings.rasa_host,
+        "--port", str(settings.rasa_port + i),
+        *(["--debug"] if settings.log_level == "DEBUG" else []),
+    ], rasa_env) for i in range(settings.rasa_replicas)]
     return [
-        ProcessSpec("rasa", [
-            python, "-m", "rasa", "run", "--model", str(model), "--endpoints", str(endpoints),
-            "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--enable-api",
-            "--auth-token", settings.rasa_token, "--interface", settings.rasa_host,
-            "--port", str(settings.rasa_port),
-            *(["--debug"] if settings.log_level == "DEBUG" else []),
-        ], dict(base_env, RASA_TELEMETRY_ENABLED="false", SANIC_WORKERS="1")),
+        *replicas,
         ProcessSpec("actions", [
             python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port),
         ], dict(base_env, SANIC_HOST=settings.action_host)),
@@ -102,7 +104,7 @@ def process_specs(settings: Settings, model: Path, endpoints: Path) -> List[Proc
 
 
 async def _pump(name: str, stream: asyncio.StreamReader, width: int) -> None:
-    colour = COLOURS.get(name, "") if sys.stdout.isatty() else ""
+    colour = COLOURS.get(name.split("-")[0], "") if sys.stdout.isatty() else ""  # rasa-2 too
     reset = RESET if colour else ""
     while True:
         line = await stream.readline()
@@ -172,9 +174,11 @@ class Child:
 def busy_ports(settings: Settings) -> List[str]:
     """Ports we need that something else already listens on (another Comptoir?)."""
     busy = []
-    for name, host, port in (("GATEWAY_PORT", settings.gateway_host, settings.gateway_port),
-                             ("RASA_PORT", settings.rasa_host, settings.rasa_port),
-                             ("ACTION_PORT", settings.action_host, settings.action_port)):
+    wanted = [("GATEWAY_PORT", settings.gateway_host, settings.gateway_port),
+              ("ACTION_PORT", settings.action_host, settings.action_port)]
+    wanted += [("RASA_PORT" if i == 0 else f"RASA_PORT+{i}", settings.rasa_host, settings.rasa_port + i)
+               for i in range(settings.rasa_replicas)]
+    for name, host, port in wanted:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             try:
                 probe.bind((host, port))

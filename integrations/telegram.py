@@ -20,7 +20,7 @@ from telegram.error import TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes,
                           MessageHandler, filters)
 
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import KeyedLocks, RateLimiter
 from bot.settings import Settings
 
 logger = logging.getLogger("comptoir.telegram")
@@ -75,7 +75,7 @@ class TelegramChannel:
             builder = builder.updater(None)
         self.application = builder.build()
         self.limiter = RateLimiter(rate=0.5, burst=6)
-        self._locks: Dict[int, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
         self._payloads: "OrderedDict[str, str]" = OrderedDict()
         app = self.application
         app.add_handler(CommandHandler("start", self.on_start))
@@ -151,8 +151,7 @@ class TelegramChannel:
     async def turn(self, update: Update, message: str, metadata: Optional[dict] = None) -> None:
         chat_id = update.effective_chat.id
         user_id = update.effective_user.id
-        lock = self._locks.setdefault(chat_id, asyncio.Lock())
-        async with lock:  # a chat's messages are answered in order
+        async with self._locks.hold(chat_id):  # a chat's messages are answered in order
             wait = self.limiter.wait(str(chat_id))
             if wait > 0:
                 if wait > 10:

@@ -1,9 +1,11 @@
 """Shared fixtures: fresh databases (SQLite always, PostgreSQL when reachable)."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -24,6 +26,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (Rasa replicas take RASA_PORT + i)."""
+    for _ in range(100):
+        first = free_port()
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'shop.db'}"
@@ -40,8 +56,8 @@ def seeded_sqlite_url(tmp_path_factory) -> str:
     return url
 
 
-@pytest.fixture
-def postgres_url():
+@contextlib.contextmanager
+def temporary_postgres_database():
     """A brand-new PostgreSQL database, dropped afterwards; skipped without a server."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
@@ -55,13 +71,60 @@ def postgres_url():
         admin.dispose()
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}; PostgreSQL path untested")
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.connect() as connection:
-        connection.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-            {"name": name})
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name})
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    with temporary_postgres_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def redis_server(tmp_path: Path):
+    """Redis for the lock store: the one at COMPTOIR_TEST_REDIS_URL (default local 6379)
+    if it answers, else a private redis-server started here; skipped if neither works."""
+    import shutil
+    import subprocess
+
+    import redis
+
+    url = os.environ.get("COMPTOIR_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+        yield url
+        return
+    except redis.RedisError:
+        pass
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip(f"Redis not reachable at {url} and no redis-server to start; Redis path untested")
+    port = free_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(tmp_path)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(50):
+            try:
+                redis.Redis.from_url(url, socket_timeout=1).ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.1)
+        else:
+            pytest.skip("redis-server did not start; Redis path untested")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import pytest
 
 from bot.gateway import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
 from bot.settings import PROJECT_ROOT
-from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
+from tests.conftest import TELEGRAM_TEST_TOKEN, free_port, free_ports
 
 pytestmark = pytest.mark.slow
 STOCK_TOKEN = "integration-stock-token"
@@ -31,15 +31,16 @@ TILL_TOKEN = "integration-till-token"
 
 class Stack:
     def __init__(self, tmp_path, extra_env=None):
-        self.ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_port(),
+        extra_env = extra_env or {}
+        replicas = int(extra_env.get("RASA_REPLICAS", 1))
+        self.ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_ports(replicas),
                       "ACTION_PORT": free_port()}
-        self.env = {**os.environ, **{k: str(v) for k, v in self.ports.items()},
+        inherited = {k: v for k, v in os.environ.items() if k not in (
+            "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "RASA_TOKEN", "RASA_REPLICAS")}
+        self.env = {**inherited, **{k: str(v) for k, v in self.ports.items()},
                     "COMPTOIR_VAR_DIR": str(tmp_path / "var"),
                     "COMPTOIR_MODELS_DIR": str(PROJECT_ROOT / "models"),
-                    "STOCK_API_TOKEN": STOCK_TOKEN, "TILL_API_TOKEN": TILL_TOKEN,
-                    **(extra_env or {})}
-        for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "RASA_TOKEN"):
-            self.env.pop(name, None)
+                    "STOCK_API_TOKEN": STOCK_TOKEN, "TILL_API_TOKEN": TILL_TOKEN, **extra_env}
         self.url = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
         self.lines = []
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "up"], cwd=PROJECT_ROOT,

@@ -2,9 +2,11 @@
 
 With several Rasa replicas (RASA_REPLICAS), a conversation goes to the replica its
 sender id hashes to, so one customer's messages queue on one process; a replica that
-refuses the connection (down, restarting) hands its conversations to the next one. The
-Redis lock store and the shared tracker store keep a conversation consistent whichever
-replica serves it. A timeout is not retried elsewhere: the message may have been handled.
+refuses the connection or drops it (down, killed, restarting) hands the message to the
+next one. Rasa saves a turn's events only when the turn is done, so a turn cut off by a
+dying replica is simply handled again elsewhere. The Redis lock store and the shared
+tracker store keep a conversation consistent whichever replica serves it. A timeout is
+not retried: the replica may still be handling the message.
 """
 from __future__ import annotations
 
@@ -45,7 +47,9 @@ class RasaClient:
                     if response.status != 200:
                         raise RasaUnavailable(f"rasa {path.split('/')[1]} HTTP {response.status}")
                     return await response.json() if read else None
-            except aiohttp.ClientConnectorError as error:  # refused: not handled, try the next
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError,
+                    aiohttp.ClientOSError) as error:
+                # Refused, or the connection dropped (the replica died): try the next one.
                 if attempt == len(self._rasa_urls):
                     raise RasaUnavailable(type(error).__name__) from error
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:

@@ -121,9 +121,11 @@ async def wait_healthy(url: str, timeout: float, failed: asyncio.Event) -> bool:
         while time.monotonic() < deadline and not failed.is_set():
             try:
                 async with session.get(f"{url}/health", timeout=aiohttp.ClientTimeout(total=5)) as r:
-                    if r.status == 200:
+                    replicas = (await r.json()).get("components", {}).get("rasa", {}).get("replicas_up", "")
+                    up, _, total = replicas.partition("/")
+                    if r.status == 200 and up == total:  # every Rasa replica, not just one
                         return True
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
                 pass
             await asyncio.sleep(1)
     return False

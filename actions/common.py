@@ -40,7 +40,7 @@ def settings():
 
 @lru_cache(maxsize=1)
 def session_factory() -> sessionmaker:
-    return make_session_factory(make_engine(settings().database_url))
+    return make_session_factory(make_engine(settings().database_url, settings().db_busy_timeout))
 
 
 async def in_shop(work: Callable[[Session], T]) -> T:

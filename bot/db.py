@@ -20,13 +20,18 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 T = TypeVar("T")
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """Build an engine; SQLite files get their folder, WAL and foreign keys."""
+def make_engine(url: str, busy_timeout: float = 15.0, **kwargs) -> Engine:
+    """Build an engine; SQLite files get their folder, WAL and foreign keys.
+
+    `busy_timeout` bounds the wait for a database that is locked (SQLite) or does not
+    answer a connection (PostgreSQL): past it, callers get an error, customers a polite
+    message, and the next turn tries again.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"timeout": 15, "check_same_thread": False})
+        kwargs.setdefault("connect_args", {"timeout": busy_timeout, "check_same_thread": False})
         engine = create_engine(url, future=True, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -38,7 +43,9 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_pre_ping", True)  # a database that came back is used again
+    if url.startswith("postgresql"):
+        kwargs.setdefault("connect_args", {"connect_timeout": max(1, int(busy_timeout))})
     return create_engine(url, future=True, **kwargs)
 
 

@@ -411,7 +411,7 @@ async def error_middleware(request: web.Request, handler):
 def _resources(settings: Settings):
     async def context(app: web.Application):
         session = aiohttp.ClientSession()
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings.db_busy_timeout)
         app[RASA] = RasaClient(session, settings.rasa_urls, settings.rasa_token,
                                settings.action_server_url)
         app[ENGINE] = engine

@@ -37,6 +37,7 @@ class Settings:
     action_host: str
     action_port: int
     database_url: str
+    db_busy_timeout: float
     tracker_store_url: str
     lock_store_url: Optional[str]
     log_level: str
@@ -272,6 +273,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         action_port=_port(env, "ACTION_PORT", 5055),
         database_url=_sql_url(env, "DATABASE_URL", f"sqlite:///{var_dir / 'shop.db'}"),
         tracker_store_url=tracker_store_url,
+        db_busy_timeout=float(_int(env, "DB_BUSY_TIMEOUT", 15, 1, 120)),
         lock_store_url=lock_store_url,
         log_level=log_level,
         demo_seed=_int(env, "DEMO_SEED", 42, 0, 2**31 - 1),

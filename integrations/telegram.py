@@ -35,6 +35,8 @@ Stop = Callable[[str], Awaitable[None]]
 
 STOP_REPLY = ("C'est noté : nous ne vous enverrons plus aucun message ici, sauf pour répondre "
               "à vos questions. Écrivez /start si vous changez d'avis.")
+NOT_TEXT = ("Je ne sais lire que les messages écrits. Pouvez-vous me poser votre question par "
+            "écrit ? Par exemple : « vous avez les Pegasus 41 en 42 à Lyon ? »")
 SLOW_DOWN = "Vous écrivez un peu vite pour moi : je vous réponds dans un instant."
 
 
@@ -83,6 +85,11 @@ class TelegramChannel:
         app.add_handler(CommandHandler("stop", self.on_stop))
         app.add_handler(MessageHandler(filters.LOCATION, self.on_location))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(filters.COMMAND, self.on_help))  # unknown commands
+        # Stickers, voice notes, photos, files: a polite word rather than silence.
+        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE & ~filters.TEXT & ~filters.LOCATION
+                                       & ~filters.StatusUpdate.ALL,
+                                       self.on_not_text))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_error_handler(self.on_error)
 
@@ -134,6 +141,10 @@ class TelegramChannel:
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A text message: one turn through Rasa."""
         await self.turn(update, update.effective_message.text or "")
+
+    async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.effective_chat is not None:
+            await self.application.bot.send_message(update.effective_chat.id, NOT_TEXT)
 
     async def on_location(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A shared location: the nearest-store question, with the position as metadata."""

@@ -127,10 +127,11 @@ class FakeBotAPI:
             "message": {"message_id": 1, "date": int(time.time()), "text": "…",
                         "chat": {"id": user_id, "type": "private"}, "from": BOT_USER}}}
 
-    def wait_for(self, predicate, timeout: float = 60) -> List[Dict[str, Any]]:
+    def wait_for(self, predicate, timeout: float = 60, after: int = 0) -> List[Dict[str, Any]]:
+        """Bot API calls matching `predicate` (from call number `after` on), waiting for one."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [c for c in list(self.calls) if predicate(c)]
+            found = [c for c in list(self.calls)[after:] if predicate(c)]
             if found:
                 return found
             time.sleep(0.1)

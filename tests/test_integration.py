@@ -4,6 +4,7 @@ This is what `make run` starts. Ports are free ones and data lives in a temporar
 folder, so it runs beside a developer's own instance.
 """
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -310,6 +311,81 @@ async def test_socketio_refuses_a_foreign_origin(stack):
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(stack.url, transports=["polling"],
                              headers={"Origin": "https://evil.example"})
+
+
+# Bad input: every one gets a polite answer or a clean 4xx, never a 500, never silence.
+BAD_TEXTS = ["", "   \n\t ", "a" * 100_000, "😀🎉👟" * 5, "<script>alert('x')</script><img src=x onerror=alert(1)>",
+             "'; DROP TABLE customers; --", "\" OR 1=1 --", "/unknown_intent", '/inform{"size": ',
+             '/check_stock{"product": "' + "x" * 3000 + '"}', "\x00\x01\x02", "‮ RTL override", "%s%s%n"]
+BAD_BODIES = [b"\xff\xfe\x00binary", b"not json", b'{"sender": "x"}', b'{"sender": 5, "message": "a"}',
+              b'{"sender": "x", "message": ["a"]}', b"[]", b'{"sender": "", "message": "bonjour"}']
+
+
+def test_bad_input_over_rest_gets_polite_answers_or_clean_4xx(stack):
+    for index, text in enumerate(BAD_TEXTS):
+        status, replies = stack.post("/webhooks/rest/webhook", {"sender": f"bad-rest-{index}", "message": text})
+        assert status in (200, 400, 413), (text[:40], status)
+        if status == 200:
+            assert replies and all(r.get("text") or r.get("image") for r in replies), text[:40]
+            assert "Traceback" not in texts(replies) and "<script>" not in texts(replies)
+    for body in BAD_BODIES:
+        status, answer = stack.post("/webhooks/rest/webhook", body)
+        assert status == 400 and answer["error"], body
+    assert stack.health()[0] == 200
+    assert "Bonjour" in texts(stack.say("bad-rest-after", "bonjour"))
+
+
+async def test_bad_input_over_socketio_and_the_server_stays_up(stack):
+    import socketio
+
+    events = asyncio.Queue()
+    client = socketio.AsyncClient(reconnection=False, request_timeout=30)
+    client.on("session_confirm", lambda data: events.put_nowait(("session_confirm", data)))
+    client.on("bot_uttered", lambda data: events.put_nowait(("bot_uttered", data)))
+    await client.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
+    await client.emit("user_uttered", {"message": "before any session"})  # ignored, as in Rasa
+    await client.emit("session_request", {"session_id": 12})
+    assert (await asyncio.wait_for(events.get(), 10))[0] == "session_confirm"
+    for data in ("just a string", ["a", "list"], {"message": None}, {"message": {"nested": 1}}):
+        await client.emit("user_uttered", data)
+    name, answer = await asyncio.wait_for(events.get(), 30)  # the None message: "empty" answer
+    assert name == "bot_uttered" and answer["text"]
+    for text in [t for t in BAD_TEXTS if len(t) < 60_000]:
+        await client.emit("user_uttered", {"message": text})
+        name, answer = await asyncio.wait_for(events.get(), 60)
+        assert name == "bot_uttered" and (answer.get("text") or answer.get("attachment")), text[:40]
+        while not events.empty():  # a turn may answer in several bubbles
+            events.get_nowait()
+    await client.eio.disconnect(abort=True)
+    # Over the 64 KB cap the connection is dropped; the server itself stays up.
+    big = socketio.AsyncClient(reconnection=False, request_timeout=30)
+    await big.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
+    await big.emit("session_request", {})
+    with contextlib.suppress(Exception):
+        await big.emit("user_uttered", {"message": "a" * 100_000})
+    await asyncio.sleep(1)
+    with contextlib.suppress(Exception):
+        await big.eio.disconnect(abort=True)
+    assert stack.health()[0] == 200
+
+
+def test_bad_input_over_telegram(stack, telegram):
+    user = TELEGRAM_USER + 7
+    for text in ["😀🎉👟", "<b>gras</b> & <i>html</i>", "'; DROP TABLE customers; --", "/inconnue",
+                 "a" * 4096]:
+        mark = len(telegram.calls)
+        telegram.push(telegram.user_message(user, text))
+        telegram.wait_for(lambda c: sent_to(telegram, user)(c) and c.get("text"), after=mark)
+    mark = len(telegram.calls)
+    telegram.push(telegram.user_message(user, sticker={"file_id": "s1", "file_unique_id": "u1", "type": "regular",
+                                                       "width": 1, "height": 1, "is_animated": False,
+                                                       "is_video": False}))
+    (reply,) = telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "messages écrits" in c.get("text", ""),
+                                 after=mark)
+    mark = len(telegram.calls)
+    telegram.push(telegram.button_tap(user, "p:unknown-payload-" + "x" * 20))
+    telegram.wait_for(lambda c: sent_to(telegram, user)(c) and c.get("text"), after=mark)
+    assert stack.health()[0] == 200
 
 
 def require_chromium() -> Path:

@@ -17,7 +17,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 import socketio
 from aiohttp import web
 
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import KeyedLocks, RateLimiter
 from bot.settings import Settings
 
 logger = logging.getLogger("comptoir.webchat")
@@ -73,7 +73,7 @@ class WebChat:
             async_mode="aiohttp", cors_allowed_origins=list(settings.webchat_origins),
             max_http_buffer_size=MAX_EVENT_BYTES, logger=False, engineio_logger=False)
         self.limiter = RateLimiter(rate=1.0, burst=5)
-        self._locks: Dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
         self.connected: Dict[str, int] = {}  # session id -> open sockets
         self.sio.on("session_request", self.on_session_request)
         self.sio.on("user_uttered", self.on_user_uttered)
@@ -136,8 +136,7 @@ class WebChat:
             # A customer signed in on the retailer's site: the chat is verified at once.
             # A forged, expired or replayed token is simply not accepted.
             await self.accept_token(session_id, str(token))
-        lock = self._locks.setdefault(session_id, asyncio.Lock())
-        async with lock:  # one session's messages in order; other sessions run freely
+        async with self._locks.hold(session_id):  # one session's messages in order
             wait = self.limiter.wait(session_id)
             if wait > 0:
                 await asyncio.sleep(min(wait, 30))  # a flood is slowed down, not lost

@@ -82,7 +82,8 @@ class ActionHandoverContact(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         raw = (next(tracker.get_latest_entity_values("contact"), "") or "").lower()
-        preference = "rappel" if raw.startswith("rappel") else "ecrit"
+        by_phone = ("rappel", "appel", "téléph", "teleph", "coup de fil", "tel")
+        preference = "rappel" if raw.startswith(by_phone) else "ecrit"
         try:
             recorded = await in_shop(lambda s: handover.set_contact_preference(
                 s, _channel(tracker), tracker.sender_id, preference))

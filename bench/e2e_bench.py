@@ -1,7 +1,8 @@
 """End-to-end benchmark: Comptoir through its gateway against a bare Rasa 3.6 assistant.
 
-    python bench/e2e_bench.py                       # 20 customers, 12 messages each
+    python bench/e2e_bench.py                       # 20 customers, 2 conversations each
     python bench/e2e_bench.py --customers 40 --think 0.5 --skip-bare
+    python bench/e2e_bench.py --soak 10000 --skip-bare   # 10,000 messages, memory over time
 
 Starts the whole Comptoir system (`python -m bot up`, free ports, a fresh demo shop in
 var/bench/e2e/, the cached model) and reports the time to healthy and whether training
@@ -14,6 +15,9 @@ The same customers then talk to the `rasa init` example assistant (trained once 
 var/bench/rasa-init/) served by `rasa run` on this machine through its REST channel,
 and the ratio of the two p50s is printed. Targets: p50 within 1.3x of bare Rasa, p99
 under 150 ms at 20 customers.
+
+`--soak N` sends N messages from the customers without think time and prints the
+resident memory of each process every N/5 messages: it should stay flat, with no error.
 """
 from __future__ import annotations
 
@@ -193,12 +197,41 @@ def start_bare_rasa() -> Dict[str, object]:
         project.mkdir(parents=True, exist_ok=True)
         print("==> rasa init (trains the example assistant once)...", flush=True)
         subprocess.run(rasa + ["init", "--no-prompt", "--init-dir", str(project)], env=env,
-                       cwd=project, check=True, stdout=subprocess.DEVNULL)
+                       cwd=project, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = free_port()
     started = time.monotonic()
     process = Process(rasa + ["run", "--port", str(port), "--interface", "127.0.0.1"], env, project)
     process.wait_for(r"Rasa server is up and running", timeout=600)
     return {"process": process, "url": f"http://127.0.0.1:{port}", "ready_s": time.monotonic() - started}
+
+
+async def soak(url: str, customers: int, total: int, pids: Dict[str, int]) -> Dict[str, object]:
+    """`total` messages from `customers` at once, as fast as answered; memory every fifth."""
+    sent, errors, latencies, memory = 0, [], [], []
+    step = max(1, total // 5)
+    memory.append((0, {name: rss_mb(pid) for name, pid in pids.items()}))
+    timeout = aiohttp.ClientTimeout(total=60)
+    started = time.perf_counter()
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        async def customer(index: int) -> None:
+            nonlocal sent
+            rng, round_ = random.Random(index), 0
+            while sent < total:
+                script = CONVERSATIONS[(index + round_) % len(CONVERSATIONS)]
+                for message in script:
+                    if sent >= total:
+                        return
+                    sent += 1
+                    if sent % step == 0:
+                        memory.append((sent, {name: rss_mb(pid) for name, pid in pids.items()}))
+                    await converse(url, f"soak-{index}-{round_}", [message], 0, latencies, errors,
+                                   session, rng)
+                round_ += 1
+
+        await asyncio.gather(*(customer(i) for i in range(customers)))
+    elapsed = time.perf_counter() - started
+    return {"latency": percentiles(latencies), "messages": len(latencies), "errors": errors,
+            "per_second": len(latencies) / elapsed, "memory": memory}
 
 
 def row(name: str, result: Dict[str, object]) -> str:
@@ -213,6 +246,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="conversations per customer")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds between messages")
     parser.add_argument("--skip-bare", action="store_true", help="do not measure bare Rasa")
+    parser.add_argument("--soak", type=int, default=0, help="then send this many messages, no think time")
     args = parser.parse_args()
     var_dir = BENCH_DIR / "e2e"
     if var_dir.exists():
@@ -223,6 +257,8 @@ def main() -> int:
         ours = asyncio.run(load(comptoir["url"] + "/webhooks/rest/webhook", args.customers,
                                 args.rounds, args.think, CONVERSATIONS, "bench"))
         memory = {name: rss_mb(pid) for name, pid in comptoir["pids"].items()}
+        soaked = asyncio.run(soak(comptoir["url"] + "/webhooks/rest/webhook", args.customers,
+                                  args.soak, comptoir["pids"])) if args.soak else None
     finally:
         comptoir["process"].stop()
 
@@ -250,7 +286,15 @@ def main() -> int:
           f"{'yes' if comptoir['trained'] else 'no, cache hit'})")
     print("resident memory after the run: " + ", ".join(f"{k} {v:.0f} MB" for k, v in memory.items())
           + (f"; bare Rasa {bare_memory:.0f} MB" if bare else ""))
-    if ours["errors"] or (bare and bare["errors"]):
+    if soaked:
+        print(f"\nsoak: {soaked['messages']} messages from {args.customers} customers without think "
+              f"time, {soaked['per_second']:.1f} messages/s, {len(soaked['errors'])} errors, latency "
+              + " / ".join(f"{k} {v:.0f}" for k, v in soaked["latency"].items()) + " ms")
+        print("| messages sent | " + " | ".join(comptoir["pids"]) + " |")
+        print("| --- |" + " --- |" * len(comptoir["pids"]))
+        for count, sample in soaked["memory"]:
+            print(f"| {count} | " + " | ".join(f"{v:.0f} MB" for v in sample.values()) + " |")
+    if ours["errors"] or (bare and bare["errors"]) or (soaked and soaked["errors"]):
         print("errors:", ours["errors"][:5], bare["errors"][:5] if bare else "")
         return 1
     return 0

@@ -97,7 +97,9 @@ def _reset(engine) -> None:
 def cmd_train(settings: Settings, args) -> int:
     from bot.training import ensure_model
 
-    ensure_model(settings.models_dir, progress=_step, force=args.force)
+    cmd_migrate(settings, args)
+    ensure_model(settings.models_dir, progress=_step, force=args.force,
+                 database_url=settings.database_url, generated_dir=settings.var_dir / "nlu_generated")
     return 0
 
 
@@ -126,7 +128,8 @@ def cmd_up(settings: Settings, args) -> int:
     cmd_migrate(settings, args)
     args.scale, args.reset, args.date, args.seed = False, False, None, None
     cmd_seed(settings, args)
-    model = ensure_model(settings.models_dir, progress=_step)
+    model = ensure_model(settings.models_dir, progress=_step, database_url=settings.database_url,
+                         generated_dir=settings.var_dir / "nlu_generated")
     endpoints = write_endpoints(settings)
     return asyncio.run(supervise(settings, process_specs(settings, model, endpoints)))
 

@@ -57,6 +57,22 @@ def lock_store_config(url: Optional[str]) -> Dict[str, object]:
     return config
 
 
+def prepare_sqlite_tracker_store(url: str) -> None:
+    """Put an SQLite tracker store in WAL mode (kept in the file): Rasa commits every turn,
+    and WAL makes those commits cheap and lets the gateway read while Rasa writes."""
+    if not url.startswith("sqlite"):
+        return
+    import sqlite3
+
+    path = Path(url.split("///", 1)[1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+
+
 def write_endpoints(settings: Settings) -> Path:
     """Rasa's endpoints file, derived from settings (never edited by hand)."""
     import yaml
@@ -66,6 +82,7 @@ def write_endpoints(settings: Settings) -> Path:
         "tracker_store": tracker_store_config(settings.tracker_store_url),
         "lock_store": lock_store_config(settings.lock_store_url),
     }
+    prepare_sqlite_tracker_store(settings.tracker_store_url)
     path = settings.var_dir / "endpoints.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("# Generated from settings by `python -m bot up`; do not edit.\n"

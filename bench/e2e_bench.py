@@ -1,6 +1,6 @@
 """End-to-end benchmark: Comptoir through its gateway against a bare Rasa 3.6 assistant.
 
-    python bench/e2e_bench.py                       # 20 customers, 2 conversations each
+    python bench/e2e_bench.py                       # 20 customers, 5 conversations each
     python bench/e2e_bench.py --customers 40 --think 0.5 --skip-bare
     python bench/e2e_bench.py --soak 10000 --skip-bare   # 10,000 messages, memory over time
 
@@ -160,6 +160,10 @@ async def load(url: str, customers: int, rounds: int, think: float, scripts: Lis
 
         async def customer(index: int) -> None:
             rng = random.Random(index)
+            # Customers come in over one think time, as they do in a shop, not all in the
+            # same millisecond: a synchronised burst of N first messages would measure N
+            # messages queued behind each other, not N customers in conversation.
+            await asyncio.sleep(rng.uniform(0, think))
             for round_ in range(rounds):
                 script = scripts[(index + round_) % len(scripts)]
                 await converse(url, f"{tag}-{index}-{round_}", script, think, latencies, errors,
@@ -243,7 +247,7 @@ def row(name: str, result: Dict[str, object]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=2, help="conversations per customer")
+    parser.add_argument("--rounds", type=int, default=5, help="conversations per customer")
     parser.add_argument("--think", type=float, default=1.0, help="mean seconds between messages")
     parser.add_argument("--skip-bare", action="store_true", help="do not measure bare Rasa")
     parser.add_argument("--soak", type=int, default=0, help="then send this many messages, no think time")

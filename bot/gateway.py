@@ -97,7 +97,9 @@ async def _read_rest_body(request: web.Request) -> Dict[str, Any]:
         raise BadRequest("Requête invalide : le corps doit être du JSON encodé en UTF-8.")
     if not isinstance(body, dict):
         raise BadRequest("Requête invalide : un objet JSON est attendu.")
-    sender, message = body.get("sender"), body.get("message", "")
+    if "message" not in body:
+        raise BadRequest("Requête invalide : le champ « message » est manquant.")
+    sender, message = body.get("sender"), body["message"]
     if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS \
             or not sender.isprintable():
         raise BadRequest("Requête invalide : « sender » doit être un identifiant texte "

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, List, Optional
 
 from bot.settings import PROJECT_ROOT
 
-TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu_data")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu_data", "bot/nlu.py")  # nlu.py: our NLU component
 GENDERS = (" homme", " femme", " enfant", " mixte")
 
 

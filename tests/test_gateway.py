@@ -61,7 +61,7 @@ async def test_a_huge_message_is_declined_politely(client):
 
 @pytest.mark.parametrize("body", [
     b"not json", b"\xff\xfe\x00binary", b"[1, 2]", b'"text"',
-    b'{"message": "bonjour"}', b'{"sender": "", "message": "x"}',
+    b'{"message": "bonjour"}', b'{"sender": "c1"}', b'{"sender": "", "message": "x"}',
     b'{"sender": 12, "message": "x"}', b'{"sender": "c1", "message": ["x"]}',
     b'{"sender": "c1", "message": "x", "metadata": "loc"}',
     b'{"sender": "' + b"s" * 200 + b'", "message": "x"}',

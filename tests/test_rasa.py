@@ -40,7 +40,7 @@ def test_held_out_messages_are_understood(trained_model):
     """Per-intent precision/recall/F1, confusion matrix and entity report are kept in
     results/nlu/ (also what `python bench/nlu_report.py` prints)."""
     rasa("test", "nlu", "--model", str(trained_model), "--nlu", "tests/nlu", "--out", str(NLU_RESULTS),
-         "--successes", "--errors")
+         "--successes")
     report = json.loads((NLU_RESULTS / "intent_report.json").read_text())
     macro_f1 = report["macro avg"]["f1-score"]
     worst = sorted((round(v["f1-score"], 2), k) for k, v in report.items() if isinstance(v, dict)

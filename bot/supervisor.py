@@ -105,7 +105,7 @@ def process_specs(settings: Settings, model: Path, endpoints: Path) -> List[Proc
                     DATABASE_URL=settings.database_url)
     rasa_env = dict(base_env, RASA_TELEMETRY_ENABLED="false", SANIC_WORKERS="1")
     replicas = [ProcessSpec("rasa" if i == 0 else f"rasa-{i + 1}", [
-        python, "-m", "rasa", "run", "--model", str(model), "--endpoints", str(endpoints),
+        python, "-m", "bot.rasa_server", "run", "--model", str(model), "--endpoints", str(endpoints),
         "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--enable-api",
         "--auth-token", settings.rasa_token, "--interface", settings.rasa_host,
         "--port", str(settings.rasa_port + i),

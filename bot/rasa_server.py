@@ -1,0 +1,82 @@
+"""Rasa's command line with two per-turn costs of Rasa 3.6 removed.
+
+    python -m bot.rasa_server run --model ... (the same arguments as `python -m rasa`)
+
+`python -m bot up` starts the Rasa servers through this module. Profiled under the
+end-to-end benchmark (py-spy on the Rasa process), two things Rasa does on every turn
+cost about a third of its CPU besides NLU and dialogue:
+
+- Every answer of the action server is checked with `jsonschema.validate`, which first
+  validates Rasa's own, constant response schema against the JSON Schema metaschema:
+  about 4.5 ms per custom action. Here the schema is checked once and the compiled
+  validator is reused; answers are checked against the same schema and a bad answer
+  raises the same `ValidationError` with Rasa's message.
+- The SQLite tracker store commits every turn with a full fsync. The file is in WAL
+  mode (`bot.supervisor.prepare_sqlite_tracker_store`), where `synchronous=NORMAL`
+  keeps every commit through a crash or a `kill -9` of any process; only an operating
+  system crash or a power cut can lose the last turns' conversation events. The shop
+  database (consents, holds, vouchers) is not touched by this.
+"""
+from __future__ import annotations
+
+import sqlite3
+from functools import lru_cache
+from typing import Any, Dict, Text
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+
+@lru_cache(maxsize=1)
+def _action_response_validator() -> Any:
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+
+    schema = RemoteAction.action_response_format_spec()
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate_action_result(self: Any, result: Dict[Text, Any]) -> bool:
+    """`RemoteAction._validate_action_result` with the validator compiled once."""
+    from jsonschema.exceptions import best_match
+    from rasa.shared.constants import DOCS_BASE_URL
+
+    error = best_match(_action_response_validator().iter_errors(result))
+    if error is not None:
+        error.message += (
+            f". Failed to validate Action server response from API, "
+            f"make sure your response from the Action endpoint is valid. "
+            f"For more information about the format visit "
+            f"{DOCS_BASE_URL}/custom-actions"
+        )
+        raise error
+    return True
+
+
+def _sqlite_synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def install() -> None:
+    from rasa.core.actions.action import RemoteAction
+
+    RemoteAction._validate_action_result = validate_action_result
+    if not event.contains(Engine, "connect", _sqlite_synchronous_normal):
+        event.listen(Engine, "connect", _sqlite_synchronous_normal)
+
+
+def main() -> None:
+    install()
+    from rasa.__main__ import main as rasa_main
+
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()

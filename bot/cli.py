@@ -94,10 +94,17 @@ def _reset(engine) -> None:
                 connection.execute(table.delete())
 
 
+def _prepare_shop(settings: Settings, args) -> None:
+    """Migrate, then seed the demo shop if the database is empty."""
+    cmd_migrate(settings, args)
+    args.scale, args.reset, args.date, args.seed = False, False, None, None
+    cmd_seed(settings, args)
+
+
 def cmd_train(settings: Settings, args) -> int:
     from bot.training import ensure_model
 
-    cmd_migrate(settings, args)
+    _prepare_shop(settings, args)  # the catalog lookup tables are generated from the shop
     ensure_model(settings.models_dir, progress=_step, force=args.force,
                  database_url=settings.database_url, generated_dir=settings.var_dir / "nlu_generated")
     return 0
@@ -125,9 +132,7 @@ def cmd_up(settings: Settings, args) -> int:
     from bot.supervisor import process_specs, supervise, write_endpoints
     from bot.training import ensure_model
 
-    cmd_migrate(settings, args)
-    args.scale, args.reset, args.date, args.seed = False, False, None, None
-    cmd_seed(settings, args)
+    _prepare_shop(settings, args)
     model = ensure_model(settings.models_dir, progress=_step, database_url=settings.database_url,
                          generated_dir=settings.var_dir / "nlu_generated")
     endpoints = write_endpoints(settings)

@@ -31,10 +31,10 @@ def test_test_stories_pass_without_prediction_errors(trained_model, tmp_path):
 
 # On tests/nlu (held out: never in nlu_data/). The NLU programme's targets are intent
 # macro F1 0.92, entity micro F1 0.90 and 90 % of out-of-scope messages routed; the data
-# reaches 0.874, 0.903 and 27/30 today (README, "Understanding shoppers"). These floors
+# reaches 0.915, 0.894 and 27/30 today (README, "Understanding shoppers"). These floors
 # sit just under that, so a change that makes understanding worse fails here.
-INTENT_MACRO_F1 = 0.86
-ENTITY_MICRO_F1 = 0.89
+INTENT_MACRO_F1 = 0.90
+ENTITY_MICRO_F1 = 0.88
 OUT_OF_SCOPE_ROUTED = 0.86
 NLU_RESULTS = PROJECT_ROOT / "results" / "nlu"
 
@@ -77,3 +77,29 @@ def test_held_out_set_has_thirty_messages_per_intent():
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
     trainable = [i for i in domain["intents"] if i != "nlu_fallback"]
     assert {i: counts.get(i, 0) for i in trainable if counts.get(i, 0) < 30} == {}
+
+
+PARSE = """
+import asyncio, json, sys
+from rasa.core.agent import Agent
+agent = Agent.load(sys.argv[1])
+async def main():
+    return [(await agent.parse_message(text))["intent"]["name"] for text in json.loads(sys.argv[2])]
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def test_any_one_time_code_is_understood_as_a_code(trained_model):
+    """The codes are random: a model that only knew the digits of its training examples
+    sent every new bare code to the fallback, and verification never finished."""
+    import random
+
+    codes = [f"{random.Random(seed).randrange(10**6):06d}" for seed in range(20)]
+    messages = codes + [f"{codes[0][:3]} {codes[0][3:]}", f"mon code {codes[1]}"]
+    result = subprocess.run([sys.executable, "-c", PARSE, str(trained_model), json.dumps(messages)],
+                            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "PYTHONPATH": str(PROJECT_ROOT),
+                                 "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    intents = json.loads(result.stdout.strip().splitlines()[-1])
+    assert dict(zip(messages, intents)) == {m: "give_code" for m in messages}

@@ -1,5 +1,6 @@
 """The Rasa project: data is valid, stories hold, the NLU understands held-out phrasings."""
 import json
+import os
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.slow
 def rasa(*args, timeout=600):
     result = subprocess.run([sys.executable, "-m", "rasa", *args], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=timeout,
-                            env={**__import__("os").environ, "RASA_TELEMETRY_ENABLED": "false",
+                            env={**os.environ, "RASA_TELEMETRY_ENABLED": "false",
                                  "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
@@ -98,7 +99,7 @@ def test_any_one_time_code_is_understood_as_a_code(trained_model):
     messages = codes + [f"{codes[0][:3]} {codes[0][3:]}", f"mon code {codes[1]}"]
     result = subprocess.run([sys.executable, "-c", PARSE, str(trained_model), json.dumps(messages)],
                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "PYTHONPATH": str(PROJECT_ROOT),
+                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT),
                                  "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"})
     assert result.returncode == 0, result.stderr[-3000:]
     intents = json.loads(result.stdout.strip().splitlines()[-1])

@@ -31,11 +31,9 @@ def rasa(*args: str) -> None:
         sys.exit(result.stdout[-3000:] + result.stderr[-3000:])
 
 
-def held_out(out: Path) -> None:
-    from bot.settings import load_settings
+def held_out(settings, out: Path) -> None:
     from bot.training import ensure_model
 
-    settings = load_settings()
     model = ensure_model(settings.models_dir, database_url=settings.database_url,
                          generated_dir=settings.var_dir / "nlu_generated")
     rasa("test", "nlu", "--model", str(model), "--nlu", "tests/nlu", "--out", str(out),
@@ -62,11 +60,9 @@ def held_out(out: Path) -> None:
     print(f"reports and confusion matrix: {out}/ ({len(errors)} misclassified, in intent_errors.json)")
 
 
-def cross_validation(out: Path) -> None:
-    from bot.settings import load_settings
+def cross_validation(settings, out: Path) -> None:
     from bot.training import write_lookups
 
-    settings = load_settings()
     generated = write_lookups(settings.database_url, settings.var_dir / "nlu_generated" / "lookups.yml")
     with tempfile.TemporaryDirectory() as data:  # rasa test nlu reads one folder
         for path in [*(ROOT / "nlu_data" / "nlu").glob("*.yml"), *([generated] if generated else [])]:
@@ -81,9 +77,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cross-validation", action="store_true")
     args = parser.parse_args()
-    held_out(ROOT / "results" / "nlu")
+    from bot.cli import prepare_shop
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    prepare_shop(settings)  # the lookup tables trained on come from the shop, as in `bot up`
+    held_out(settings, ROOT / "results" / "nlu")
     if args.cross_validation:
-        cross_validation(ROOT / "results" / "nlu-cv")
+        cross_validation(settings, ROOT / "results" / "nlu-cv")
     return 0
 
 

@@ -94,17 +94,17 @@ def _reset(engine) -> None:
                 connection.execute(table.delete())
 
 
-def _prepare_shop(settings: Settings, args) -> None:
-    """Migrate, then seed the demo shop if the database is empty."""
-    cmd_migrate(settings, args)
-    args.scale, args.reset, args.date, args.seed = False, False, None, None
-    cmd_seed(settings, args)
+def prepare_shop(settings: Settings) -> None:
+    """Migrate, then seed the demo shop if the database is empty: the model is trained on
+    catalog lookup tables generated from it."""
+    cmd_migrate(settings, None)
+    cmd_seed(settings, argparse.Namespace(scale=False, reset=False, date=None, seed=None))
 
 
 def cmd_train(settings: Settings, args) -> int:
     from bot.training import ensure_model
 
-    _prepare_shop(settings, args)  # the catalog lookup tables are generated from the shop
+    prepare_shop(settings)
     ensure_model(settings.models_dir, progress=_step, force=args.force,
                  database_url=settings.database_url, generated_dir=settings.var_dir / "nlu_generated")
     return 0
@@ -132,7 +132,7 @@ def cmd_up(settings: Settings, args) -> int:
     from bot.supervisor import process_specs, supervise, write_endpoints
     from bot.training import ensure_model
 
-    _prepare_shop(settings, args)
+    prepare_shop(settings)
     model = ensure_model(settings.models_dir, progress=_step, database_url=settings.database_url,
                          generated_dir=settings.var_dir / "nlu_generated")
     endpoints = write_endpoints(settings)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.consent import allows_personalisation, consent_granted
 from bot.models import (BirthdayPush, ChatIdentity, Consent, Customer, OutboundMessage,
                         Product, Purchase, Store, Variant, Voucher)
-from bot.text import MONTHS_FR, format_date, normalise
+from bot.text import MONTHS_FR, format_count, format_date, normalise
 
 RULES_FILE = Path(__file__).with_name("offer_rules.yml")
 BIRTHDAY_NO_YEAR = 1904  # a leap year, so 29 February fits when only day and month are known
@@ -377,17 +377,18 @@ def card_text(customer: Customer, rules: OfferRules) -> str:
                 "pourquoi et la réactiver.")
     points = customer.loyalty_points
     reward, per = euros(rules.reward_cents), rules.points_per_reward
-    text = f"Votre carte {card} est active, dans tous nos magasins et en ligne. Vous avez {points:,} points".replace(",", " ")
+    text = (f"Votre carte {card} est active, dans tous nos magasins et en ligne. "
+            f"Vous avez {format_count(points)} points")
     if points >= per:
-        text += f" : de quoi obtenir {points // per} bon(s) de {reward} (un bon tous les {per} points)."
+        text += f" : de quoi obtenir {points // per} bon(s) de {reward} (un bon tous les {format_count(per)} points)."
     else:
-        text += f". Encore {per - points} points et vous recevez un bon de {reward}."
+        text += f". Encore {format_count(per - points)} points et vous recevez un bon de {reward}."
     return text
 
 
 def programme_text(rules: OfferRules) -> str:
     return (f"Notre carte de fidélité est gratuite : 1 point par euro dépensé, un bon de "
-            f"{euros(rules.reward_cents)} tous les {rules.points_per_reward} points, et une offre "
+            f"{euros(rules.reward_cents)} tous les {format_count(rules.points_per_reward)} points, et une offre "
             "pour votre anniversaire. Demandez-la en caisse dans n'importe quel magasin ou lors "
             "d'une commande en ligne ; vous pourrez ensuite l'activer ici, en m'écrivant "
             "« activer ma carte ».")

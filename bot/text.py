@@ -27,6 +27,11 @@ def format_date(value: dt.date) -> str:
     return f"{WEEKDAYS_FR[value.weekday()]} {day} {MONTHS_FR[value.month - 1]}"
 
 
+def format_count(value: int) -> str:
+    """A whole number the French way: 1 234 567."""
+    return f"{value:,}".replace(",", " ")
+
+
 def clip(value: str, limit: int = 60) -> str:
     """A customer's words, made safe to quote back: one line, bounded length."""
     single = " ".join(value.split())

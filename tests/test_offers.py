@@ -288,7 +288,8 @@ def test_card_status_points_and_activation_from_a_chat(shop, outbox):
     done = Chat.text(chat.say("activate", "activez ma carte 800099990002"))
     assert "est active" in done and "•••• 0002" in done and "tous nos magasins" in done
     status = Chat.text(chat.say("loyalty", "combien j'ai de points"))
-    assert "est active" in status and "1 234 points" in status and "1 bon(s) de 10 €" in status
+    assert "est active, dans tous nos magasins" in status and "1 234 points" in status \
+        and "1 bon(s) de 10 €" in status
     with shop.begin() as session:
         customer = session.execute(select(Customer).where(Customer.email == "card@example.org")).scalar_one()
         assert (customer.loyalty_status, customer.loyalty_activated_via) == ("active", "telegram")

@@ -199,6 +199,9 @@ def busy_ports(settings: Settings) -> List[str]:
                for i in range(settings.rasa_replicas)]
     for name, host, port in wanted:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            # As the servers themselves bind: a listener is busy, connections of the last
+            # run still in TIME_WAIT are not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:

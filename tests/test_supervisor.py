@@ -34,3 +34,21 @@ def test_a_port_in_use_stops_start_up_with_a_clear_message(tmp_path, capsys):
     finally:
         taken.close()
     assert "Is Comptoir already running?" in capsys.readouterr().out
+
+
+def test_a_port_left_in_time_wait_by_the_last_run_is_not_busy(tmp_path):
+    """Right after Ctrl-C, the connections the last run closed linger in TIME_WAIT for a
+    minute; the servers bind anyway (SO_REUSEADDR), so `make run` must not refuse."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    client = socket.create_connection(("127.0.0.1", port))
+    accepted, _ = server.accept()
+    accepted.close()  # the server side closes first: its end of the port goes to TIME_WAIT
+    client.close()
+    server.close()
+    settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "GATEWAY_PORT": str(port),
+                              "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port())})
+    assert busy_ports(settings) == []

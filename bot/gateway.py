@@ -36,6 +36,7 @@ from bot.ratelimit import KeyedLocks
 from bot.reservations import expire_due
 from bot.settings import Settings
 from bot.stock_import import StockUpdateError, apply_stock_updates
+from bot.supervisor import STOP_GRACE_SECONDS
 from bot.messaging import Messenger
 from bot.offers import run_birthday_pushes
 from integrations.console import Console
@@ -589,6 +590,10 @@ def init_app(settings: Settings) -> web.Application:
 
 
 def run_gateway(settings: Settings) -> None:
+    # Turns in progress get a few seconds to finish on the way out (aiohttp's default, 60 s,
+    # is past the supervisor's grace period: the gateway would be killed before its
+    # cleanup, Telegram's included, had run).
     web.run_app(init_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+                shutdown_timeout=STOP_GRACE_SECONDS / 4,
                 access_log=None, print=lambda *_: logger.info(
                     "gateway listening on %s", settings.gateway_url))

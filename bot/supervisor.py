@@ -22,6 +22,8 @@ from bot.settings import PROJECT_ROOT, Settings
 
 COLOURS = {"rasa": "\033[35m", "actions": "\033[36m", "gateway": "\033[32m"}
 RESET = "\033[0m"
+# How long the processes have to stop on Ctrl-C before they are killed.
+STOP_GRACE_SECONDS = 20
 
 
 def tracker_store_config(url: str) -> Dict[str, object]:
@@ -246,9 +248,12 @@ async def supervise(settings: Settings, specs: List[ProcessSpec], startup_timeou
     health.cancel()
     for child in children:
         child.signal(signal.SIGTERM)
-    _done, pending = await asyncio.wait(keepers, timeout=20)
+    _done, pending = await asyncio.wait(keepers, timeout=STOP_GRACE_SECONDS)
     if pending:
-        for child in children:
+        late = [child for child, keeper in zip(children, keepers) if keeper in pending]
+        say(f"{', '.join(c.spec.name for c in late)} still running after "
+            f"{STOP_GRACE_SECONDS} s; killed.")
+        for child in late:
             child.signal(signal.SIGKILL)
         await asyncio.wait(pending)
     for waiter in waiters:

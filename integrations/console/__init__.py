@@ -18,7 +18,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
 from bot import agents, handover
@@ -67,6 +67,7 @@ class Console:
         app.router.add_post("/console/api/requests/{id:\\d+}", self.request_update)
         app.router.add_get("/console/ws", self.websocket)
         app.cleanup_ctx.append(self._watch_queue)
+        app.on_shutdown.append(self._close_sockets)
 
     async def page(self, request: web.Request) -> web.Response:
         csrf = secrets.token_urlsafe(24)
@@ -282,6 +283,10 @@ class Console:
             except (ValueError, KeyError, TypeError):
                 await ws.send_json({"type": "error", "error": "Message invalide."})
         return ws
+
+    async def _close_sockets(self, _app: web.Application) -> None:
+        for ws in list(self.sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"arret du serveur")
 
     async def send_all(self, event: Dict[str, Any]) -> None:
         for ws in list(self.sockets):

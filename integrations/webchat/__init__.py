@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import secrets
+import weakref
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
@@ -79,12 +80,32 @@ class WebChat:
         self.sio.on("user_uttered", self.on_user_uttered)
         self.sio.on("history_request", self.on_history_request)
         self.sio.on("disconnect", self.on_disconnect)
+        self._pings: "weakref.WeakSet[asyncio.Task]" = weakref.WeakSet()
+        start_task = self.sio.eio.start_background_task
+
+        def start_tracked(target: Callable, *args: Any, **kwargs: Any) -> asyncio.Task:
+            task = start_task(target, *args, **kwargs)
+            if getattr(target, "__name__", "") == "_send_ping":  # sleeps a ping interval
+                self._pings.add(task)
+            return task
+
+        self.sio.eio.start_background_task = start_tracked
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
+        app.on_shutdown.append(self._shutdown)
         app.router.add_get("/webchat/widget.js", self.widget)
         app.router.add_get("/", self.demo_page)
         app.router.add_get("/favicon.ico", self.no_icon)
+
+    async def _shutdown(self, _app: web.Application) -> None:
+        """Close the widgets' sockets and stop Socket.IO's background task: it runs until
+        told to, and aiohttp waits for it on the way out."""
+        if self.sio.eio.sockets:  # (engine.io's disconnect-all fails on none)
+            await self.sio.eio.disconnect()
+        await self.sio.shutdown()
+        for ping in list(self._pings):  # a closed socket's next ping, 25 s away
+            ping.cancel()
 
     async def no_icon(self, request: web.Request) -> web.Response:
         return web.Response(status=204)

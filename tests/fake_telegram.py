@@ -83,6 +83,9 @@ class FakeBotAPI:
 
     async def _getUpdates(self, params):
         offset = int(params.get("offset", 0) or 0)
+        # As Telegram does: asking from `offset` confirms every update before it, and a
+        # confirmed update is never delivered again (not even to a restarted bot).
+        self.updates[:] = [u for u in self.updates if u["update_id"] >= offset]
         deadline = time.monotonic() + min(float(params.get("timeout", 0) or 0), 2)
         while True:
             pending = [u for u in self.updates if u["update_id"] >= offset]

@@ -4,6 +4,7 @@ This is what `make run` starts. Ports are free ones and data lives in a temporar
 folder, so it runs beside a developer's own instance.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import json
@@ -17,13 +18,15 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
 from bot.gateway import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
 from bot.settings import PROJECT_ROOT
-from tests.conftest import TELEGRAM_TEST_TOKEN, free_port, free_ports
+from tests.conftest import (TELEGRAM_TEST_TOKEN, free_port, free_ports, redis_server,
+                            temporary_postgres_database)
 
 pytestmark = pytest.mark.slow
 STOCK_TOKEN = "integration-stock-token"
@@ -43,6 +46,10 @@ class Stack:
                     "COMPTOIR_MODELS_DIR": str(PROJECT_ROOT / "models"),
                     "STOCK_API_TOKEN": STOCK_TOKEN, "TILL_API_TOKEN": TILL_TOKEN, **extra_env}
         self.url = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
+        self.replicas = replicas
+        var = Path(self.env["COMPTOIR_VAR_DIR"])
+        self.shop_url = self.env.get("DATABASE_URL", f"sqlite:///{var / 'shop.db'}")
+        self.trackers_url = self.env.get("TRACKER_STORE_URL", f"sqlite:///{var / 'trackers.db'}")
         self.lines = []
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "up"], cwd=PROJECT_ROOT,
                                      env=self.env, stdout=subprocess.PIPE,
@@ -100,10 +107,11 @@ class Stack:
             return 0, {"error": str(error.reason)}
 
     def wait_healthy(self, timeout=180):
+        """Until every component is up, every Rasa replica included."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status, body = self.health()
-            if status == 200:
+            if status == 200 and body["components"]["rasa"].get("replicas_up") == f"{self.replicas}/{self.replicas}":
                 return body
             time.sleep(0.5)
         raise AssertionError(f"not healthy: {body}\n{self.output[-3000:]}")
@@ -125,17 +133,38 @@ TELEGRAM_USER = 777001
 
 
 @pytest.fixture(scope="module")
-def telegram(fake_bot_api):
-    return fake_bot_api
+def telegram(backend):
+    """A fresh stand-in for Telegram's Bot API for each set-up (tests/fake_telegram.py)."""
+    from tests.fake_telegram import FakeBotAPI
+
+    server = FakeBotAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres-redis-2-replicas"])
+def backend(request, tmp_path_factory):
+    """Every test of this module runs on both set-ups: the embedded one (SQLite, one Rasa)
+    and the scale-out one (PostgreSQL shop database and tracker store, Redis lock store,
+    two Rasa replicas). The second uses the machine's PostgreSQL and Redis (or a private
+    redis-server) and is skipped, saying why, where they cannot be had."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with temporary_postgres_database() as shop_db, temporary_postgres_database() as trackers, \
+            redis_server(tmp_path_factory.mktemp("redis")) as redis_url:
+        yield {"DATABASE_URL": shop_db, "TRACKER_STORE_URL": trackers, "LOCK_STORE_URL": redis_url,
+               "RASA_REPLICAS": "2"}
 
 
 @pytest.fixture(scope="module")
-def stack(trained_model, tmp_path_factory, telegram):
+def stack(trained_model, tmp_path_factory, telegram, backend):
     stack = Stack(tmp_path_factory.mktemp("stack"), {"TELEGRAM_BOT_TOKEN": TELEGRAM_TEST_TOKEN,
                                                      "TELEGRAM_API_URL": telegram.url,
-                                                     "SUPPORT_HOURS": "lun-dim 00:00-00:00"})
+                                                     "SUPPORT_HOURS": "lun-dim 00:00-00:00",
+                                                     **backend})
     try:
-        stack.wait_for_line(r"Comptoir is ready")
+        stack.wait_for_line(r"Comptoir is ready", timeout=600)
         yield stack
     finally:
         if stack.proc.poll() is None:  # a failed test: still stop all three
@@ -151,6 +180,48 @@ def test_start_uses_the_cached_model_and_reports_healthy(stack):
     status, body = stack.health()
     assert status == 200
     assert {c["status"] for c in body["components"].values()} == {"up"}
+    assert body["components"]["rasa"]["replicas_up"] == f"{stack.replicas}/{stack.replicas}"
+    endpoints = (Path(stack.env["COMPTOIR_VAR_DIR"]) / "endpoints.yml").read_text()
+    if stack.replicas > 1:
+        assert "type: redis" in endpoints and "dialect: postgresql" in endpoints
+        assert stack.pid("rasa") != stack.pid("rasa-2")
+    else:
+        assert "type: in_memory" in endpoints and "dialect: sqlite" in endpoints
+
+
+def sender_on_replica(prefix, replica):
+    """A sender id the gateway sends to this replica first (crc32 of the id)."""
+    return next(f"{prefix}-{i}" for i in range(100) if zlib.crc32(f"{prefix}-{i}".encode()) % 2 == replica)
+
+
+def test_a_conversation_keeps_its_context_across_replicas(stack):
+    if stack.replicas < 2:
+        pytest.skip("one Rasa replica in this set-up")
+    sender = sender_on_replica("replicas-ctx", 0)
+    assert "quelle taille" in texts(stack.say(sender, "vous avez les pegasus 41 homme ?"))
+    # Its replica dies: the other one takes the conversation from the shared tracker
+    # store, with its context.
+    rasa_pid, mark = stack.pid("rasa"), len(stack.lines)
+    os.kill(rasa_pid, signal.SIGKILL)
+    answer = texts(stack.say(sender, "en 42 noir a lyon part dieu"))
+    assert "Lyon Part-Dieu" in answer and "Pegasus 41" in answer
+    stack.pid("rasa", after=mark)  # restarted by the supervisor
+    stack.wait_healthy()
+
+
+def test_concurrent_messages_to_one_conversation_are_kept_in_order(stack):
+    sender = "order-1"
+    messages = [f"horaires de {city}" for city in ("Lille", "Nice", "Rennes", "Metz", "Dijon",
+                                                  "Brest", "Reims", "Tours")]
+    with concurrent.futures.ThreadPoolExecutor(len(messages)) as pool:
+        futures = []
+        for message in messages:  # sent back to back, answered concurrently
+            futures.append(pool.submit(stack.say, sender, message))
+            time.sleep(0.05)
+        answers = [f.result() for f in futures]
+    for message, answer in zip(messages, answers):
+        assert message.split()[-1] in texts(answer)
+    assert tracker_user_texts(stack, sender) == messages  # none lost, none twice, in order
 
 
 def test_greeting_and_store_hours(stack):
@@ -610,22 +681,23 @@ def outbox_code(stack, to):
     raise AssertionError(f"no code for {to} in {outbox}")
 
 
-def text_found(db_path, needle):
-    """Where `needle` appears in any text column of an SQLite file (None if nowhere)."""
-    import sqlite3
+def text_found(url, needle):
+    """Where `needle` appears in any column of a database, read as text (None if nowhere)."""
+    from sqlalchemy import create_engine, inspect, text
 
-    connection = sqlite3.connect(db_path)
+    engine = create_engine(url, future=True)
     try:
-        tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            for column in connection.execute(f'PRAGMA table_info("{table}")'):
-                if column[2].upper().startswith(("VARCHAR", "TEXT", "")):
-                    hit = connection.execute(f'SELECT 1 FROM "{table}" WHERE CAST("{column[1]}" AS TEXT) '
-                                             'LIKE ? LIMIT 1', (f"%{needle}%",)).fetchone()
+        with engine.connect() as connection:
+            inspector = inspect(connection)
+            for table in inspector.get_table_names():
+                for name in (column["name"] for column in inspector.get_columns(table)):
+                    hit = connection.execute(text(
+                        f'SELECT 1 FROM "{table}" WHERE CAST("{name}" AS TEXT) LIKE :needle LIMIT 1'),
+                        {"needle": f"%{needle}%"}).first()
                     if hit:
-                        return f"{table}.{column[1]}"
+                        return f"{table}.{name}"
     finally:
-        connection.close()
+        engine.dispose()
     return None
 
 
@@ -657,10 +729,12 @@ def test_birthday_voucher_with_its_image_then_used_at_a_till(stack):
 
     till = {"Authorization": f"Bearer {TILL_TOKEN}"}
     assert stack.post(f"/api/vouchers/{code}/use", {"store": "LYS-PDI"})[0] == 401
-    status, used = stack.post(f"/api/vouchers/{code}/use", {"store": "LYS-PDI"}, till)
-    assert (status, used["status"]) == (200, "used_now")
-    status, again = stack.post(f"/api/vouchers/{code}/use", {"store": "PAR-RIV"}, till)
-    assert status == 409 and again["reason"].startswith("Ce bon a déjà été utilisé le")
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:  # four tills scan it at once
+        results = sorted(pool.map(lambda store: stack.post(f"/api/vouchers/{code}/use", {"store": store}, till),
+                                  ("LYS-PDI", "PAR-RIV", "LIL-CTR", "WEB")), key=lambda result: result[0])
+    assert [(status, body.get("status")) for status, body in results][0] == (200, "used_now")
+    assert [status for status, _ in results[1:]] == [409, 409, 409]
+    assert all(body["reason"].startswith("Ce bon a déjà été utilisé le") for _, body in results[1:])
     assert "déjà utilisé votre bon anniversaire" in texts(stack.say(sender, "c'est mon anniversaire"))
 
 
@@ -693,47 +767,130 @@ def test_data_rights_end_to_end_with_the_code_from_the_outbox(stack):
     assert "Dernière confirmation" in texts(second)
     done = texts(stack.say(sender, second[0]["buttons"][0]["payload"]))
     assert done.startswith("C'est fait : vos données personnelles sont supprimées.")
-    var = Path(stack.env["COMPTOIR_VAR_DIR"])
     for needle in (email, phone, "800000000002", sender):
-        assert text_found(var / "shop.db", needle) is None, needle
-        assert text_found(var / "trackers.db", needle) is None, needle
+        assert text_found(stack.shop_url, needle) is None, needle
+        assert text_found(stack.trackers_url, needle) is None, needle
     with pytest.raises(urllib.error.HTTPError) as gone:
         urllib.request.urlopen(stack.url + link, timeout=30)
     assert gone.value.code == 410  # the link died with the data
 
 
-def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):
-    # The action server dies: a polite message, then it is back by itself.
-    actions_pid = stack.pid("actions")
+RECORDS = ("reservations", "consent_ledger", "consents", "vouchers", "birthday_pushes",
+           "handover_tickets", "ticket_messages", "ticket_notes", "privacy_requests", "stock_alerts")
+
+
+def record_counts(stack):
+    """How many rows each kind of customer record has in the shop database."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.shop_url, future=True)
+    try:
+        with engine.connect() as connection:
+            return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                    for table in RECORDS}
+    finally:
+        engine.dispose()
+
+
+def tracker_user_texts(stack, sender):
+    """What the customer said, as the (shared) tracker store has it."""
+    token = (Path(stack.env["COMPTOIR_VAR_DIR"]) / "rasa_token").read_text().strip()
+    with urllib.request.urlopen(
+            f"http://127.0.0.1:{stack.ports['RASA_PORT']}/conversations/{sender}/tracker"
+            f"?token={token}", timeout=30) as response:
+        return [e["text"] for e in json.loads(response.read())["events"] if e["event"] == "user"]
+
+
+class SteadyCustomer(threading.Thread):
+    """A customer who keeps writing, one unique message at a time, while processes die."""
+
+    def __init__(self, stack, sender):
+        super().__init__(daemon=True)
+        self.stack, self.sender = stack, sender
+        self.sent, self.answered = [], []
+        self.done = threading.Event()
+
+    def run(self):
+        cities = ("Lille", "Nice", "Rennes", "Metz", "Dijon", "Brest", "Tours", "Reims")
+        while not self.done.is_set():
+            message = f"horaires de {cities[len(self.sent) % len(cities)]} n°{len(self.sent)}"
+            self.sent.append(message)
+            try:
+                status, replies = self.stack.post("/webhooks/rest/webhook",
+                                                  {"sender": self.sender, "message": message})
+            except OSError:  # the gateway itself is down
+                status, replies = 0, []
+            if status == 200 and texts(replies) not in ("", REPLY_RASA_DOWN, REPLY_ACTIONS_DOWN):
+                self.answered.append(message)
+            time.sleep(0.3)
+
+    def wait_answers(self, count, timeout=120):
+        """Until `count` more messages have been answered."""
+        target, deadline = len(self.answered) + count, time.monotonic() + timeout
+        while len(self.answered) < target:
+            assert time.monotonic() < deadline, f"{len(self.answered)} answered of {len(self.sent)} sent"
+            time.sleep(0.1)
+
+
+def kill(stack, name):
+    """kill -9 every process called `name` (all Rasa replicas for "rasa"); wait for restarts."""
+    names = [name] + ([f"rasa-{i}" for i in range(2, stack.replicas + 1)] if name == "rasa" else [])
+    pids = {n: stack.pid(n, after=max(i for i, line in enumerate(stack.lines) if f"{n} started" in line))
+            for n in names}
     mark = len(stack.lines)
-    os.kill(actions_pid, signal.SIGKILL)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    return lambda: [stack.pid(n, after=mark) for n in names]
+
+
+def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):
+    """kill -9 of the action server, of Rasa (every replica), then of the gateway, in the
+    middle of conversations: they go on where they were, and no customer message or record
+    (hold, consent, voucher, ticket...) is lost or written twice."""
+    before = record_counts(stack)
+    steady = SteadyCustomer(stack, "steady-1")
+    steady.start()
+    steady.wait_answers(3)
+    assert "quelle taille" in texts(stack.say("crash-shopper", "vous avez les pegasus 41 homme ?"))
+
+    # The action server dies: a polite message, then it is back by itself.
+    restarted = kill(stack, "actions")
     assert texts(stack.say("client-1", "horaires de Nice")) == REPLY_ACTIONS_DOWN
-    assert stack.pid("actions", after=mark) != actions_pid
+    restarted()
     stack.wait_healthy()
     assert "Nice Masséna" in texts(stack.say("client-1", "horaires de Nice"))
 
-    # Rasa dies: a polite message; after its restart the conversation is still there.
-    rasa_pid = stack.pid("rasa")
-    mark = len(stack.lines)
-    os.kill(rasa_pid, signal.SIGKILL)
+    # Rasa dies: a polite message; after its restart the conversations are still there.
+    restarted = kill(stack, "rasa")
     assert texts(stack.say("client-1", "bonjour")) == REPLY_RASA_DOWN
-    stack.pid("rasa", after=mark)
+    restarted()
     stack.wait_healthy()
-    token = (Path(stack.env["COMPTOIR_VAR_DIR"]) / "rasa_token").read_text().strip()
-    with urllib.request.urlopen(
-            f"http://127.0.0.1:{stack.ports['RASA_PORT']}/conversations/client-1/tracker"
-            f"?token={token}", timeout=30) as response:
-        events = json.loads(response.read())["events"]
-    said = [e.get("text") for e in events if e["event"] == "user"]
+    said = tracker_user_texts(stack, "client-1")
     assert said[:2] == ["bonjour", "horaires du magasin de lille svp"]
     assert "Bonjour" in texts(stack.say("client-1", "bonjour"))
+    answer = texts(stack.say("crash-shopper", "en 42 noir a lyon part dieu"))  # the size asked before
+    assert "Nike Pegasus 41 homme (42, noir)" in answer and "Lyon Part-Dieu" in answer
+    held = texts(stack.say("crash-shopper", "mettez le moi de côté svp"))
+    code = re.search(r"code de retrait : ([A-Z0-9]{6})", held).group(1)
 
     # The gateway dies: tickets, their messages and notes are still there after its restart.
-    gateway_pid = stack.pid("gateway")
-    mark = len(stack.lines)
-    os.kill(gateway_pid, signal.SIGKILL)
-    stack.pid("gateway", after=mark)
+    restarted = kill(stack, "gateway")
+    restarted()
     stack.wait_healthy()
+    assert f"Votre réservation {code}" in texts(stack.say("crash-shopper", "finalement annulez ma réservation"))
+    steady.wait_answers(3)
+    steady.done.set()
+    steady.join(timeout=60)
+
+    # Nothing lost, nothing twice: the one hold made meanwhile is the only new record...
+    after = record_counts(stack)
+    assert after == {**before, "reservations": before["reservations"] + 1}
+    # ...and every message the steady customer had an answer to is in the conversation
+    # once, in the order sent (one cut off by a kill may or may not be there, never twice).
+    said = tracker_user_texts(stack, "steady-1")
+    assert len(said) == len(set(said))
+    assert [m for m in said if m in steady.answered] == steady.answered
+    assert [m for m in steady.sent if m in said] == said
 
     async def tickets_after_restart():
         http, _csrf = await console_session(stack, "claire")
@@ -760,7 +917,7 @@ def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):
     assert "horaires du magasin de lille" not in stack.output.lower()
 
     pids = []
-    for name in ("rasa", "actions", "gateway"):
+    for name in ["rasa", "actions", "gateway"] + [f"rasa-{i}" for i in range(2, stack.replicas + 1)]:
         last = max(i for i, line in enumerate(stack.lines) if f"{name} started" in line)
         pids.append(stack.pid(name, after=last))
     stack.proc.send_signal(signal.SIGINT)

@@ -109,7 +109,7 @@ def process_specs(settings: Settings, model: Path, endpoints: Path) -> List[Proc
     replicas = [ProcessSpec("rasa" if i == 0 else f"rasa-{i + 1}", [
         python, "-m", "bot.rasa_server", "run", "--model", str(model), "--endpoints", str(endpoints),
         "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--enable-api",
-        "--auth-token", settings.rasa_token, "--interface", settings.rasa_host,
+        f"--auth-token={settings.rasa_token}", "--interface", settings.rasa_host,  # "=": a token may begin with "-"
         "--port", str(settings.rasa_port + i),
         *(["--debug"] if settings.log_level == "DEBUG" else []),
     ], rasa_env) for i in range(settings.rasa_replicas)]

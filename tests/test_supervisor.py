@@ -52,3 +52,19 @@ def test_a_port_left_in_time_wait_by_the_last_run_is_not_busy(tmp_path):
     settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "GATEWAY_PORT": str(port),
                               "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port())})
     assert busy_ports(settings) == []
+
+
+def test_a_rasa_token_beginning_with_a_dash_still_starts_rasa(tmp_path):
+    """Generated tokens are URL-safe base64: one in 64 begins with "-", which Rasa's
+    command line took for an option ("expected one argument") and `make run` stopped."""
+    from rasa.__main__ import create_argument_parser
+
+    from bot.supervisor import process_specs
+
+    token = "-tIwteVB3k3XUd04tY60ZhHX2LawJNJtTmIgOPcnuBg"
+    settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "RASA_TOKEN": token,
+                              "RASA_REPLICAS": "1"})
+    rasa = next(spec for spec in process_specs(settings, tmp_path / "model.tar.gz", tmp_path / "e.yml")
+                if spec.name == "rasa")
+    arguments = create_argument_parser().parse_args(rasa.argv[3:])  # after "python -m bot.rasa_server"
+    assert arguments.auth_token == token

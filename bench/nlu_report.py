@@ -61,9 +61,12 @@ def held_out(settings, out: Path) -> None:
 
 
 def cross_validation(settings, out: Path) -> None:
-    from bot.training import write_lookups
+    from bot.training import write_catalog_data
 
-    generated = write_lookups(settings.database_url, settings.var_dir / "nlu_generated" / "lookups.yml")
+    # Lookup tables only: a catalog variant of an example in a test fold would sit in the
+    # training folds with its sibling and flatter the figure.
+    generated = write_catalog_data(settings.database_url, settings.var_dir / "nlu_cv" / "catalog.yml",
+                                   examples=False)
     with tempfile.TemporaryDirectory() as data:  # rasa test nlu reads one folder
         for path in [*(ROOT / "nlu_data" / "nlu").glob("*.yml"), *([generated] if generated else [])]:
             shutil.copy(path, Path(data) / path.name)

@@ -122,17 +122,17 @@ def catalog_examples(examples: List[tuple], products: List[tuple], machines: Lis
     all_forms = sorted({f for brand, name in set(products) - set(parts) for f in product_forms(brand, name)})
     machine_forms = sorted({f for brand, name in machines for f in product_forms(brand, name, machine=True)})
     city_forms = sorted({f for city in cities for f in (city, city.lower(), _plain(city))})
+    def replace(match: re.Match, products: List[str]) -> str:
+        values = products if match.group(2) == "product" else city_forms
+        return f"[{rng.choice(values)}]({match.group(2)})" if values else match.group(0)
+
     by_intent: dict = {}
     for intent, example in examples:
         if not ENTITY_RE.search(example):
             continue
         pool = machine_forms if intent in MACHINE_INTENTS and machine_forms else all_forms
         for _ in range(VARIANTS_PER_EXAMPLE):
-            def replace(match: re.Match) -> str:
-                values = pool if match.group(2) == "product" else city_forms
-                return f"[{rng.choice(values)}]({match.group(2)})" if values else match.group(0)
-
-            variant = ENTITY_RE.sub(replace, example)
+            variant = ENTITY_RE.sub(lambda match: replace(match, pool), example)
             if variant != example:
                 by_intent.setdefault(intent, {})[variant] = None
     return {intent: list(variants) for intent, variants in by_intent.items()}
@@ -178,8 +178,8 @@ def catalog_training_data(database_url: str, root: Path = PROJECT_ROOT, examples
         generated = catalog_examples(handwritten_examples(root), [tuple(p) for p in products],
                                      [tuple(m) for m in machines], [tuple(p) for p in parts],
                                      sorted(cities))
-        nlu += [{"intent": intent, "examples": "".join(f"- {e}\n" for e in examples)}
-                for intent, examples in generated.items()]
+        nlu += [{"intent": intent, "examples": "".join(f"- {v}\n" for v in variants)}
+                for intent, variants in generated.items()]
     return {"version": "3.1", "nlu": nlu}
 
 

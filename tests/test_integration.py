@@ -78,6 +78,15 @@ class Stack:
     def pid(self, name, after=0):
         return int(self.wait_for_line(rf"{name} started \(pid (\d+)\)", after=after).group(1))
 
+    def current_pid(self, name):
+        """The pid of the latest start of `name` (after restarts)."""
+        return self.pid(name, after=max(i for i, line in enumerate(self.lines) if f"{name} started" in line))
+
+    def tracker_url(self, sender):
+        """Rasa's HTTP API for this conversation's tracker (the replicas share the store)."""
+        token = (Path(self.env["COMPTOIR_VAR_DIR"]) / "rasa_token").read_text().strip()
+        return f"http://127.0.0.1:{self.ports['RASA_PORT']}/conversations/{sender}/tracker?token={token}"
+
     def post(self, path, body, headers=None):
         request = urllib.request.Request(
             f"{self.url}{path}", method="POST",
@@ -634,10 +643,8 @@ async def test_handover_between_a_web_customer_and_an_agent(stack, agent):
 async def stack_history(stack, session_id):
     import aiohttp
 
-    token = (Path(stack.env["COMPTOIR_VAR_DIR"]) / "rasa_token").read_text().strip()
     async with aiohttp.ClientSession() as session:
-        url = f"http://127.0.0.1:{stack.ports['RASA_PORT']}/conversations/{session_id}/tracker"
-        async with session.get(url, params={"token": token}) as response:
+        async with session.get(stack.tracker_url(session_id)) as response:
             events = (await response.json())["events"]
     return [{"text": e.get("text")} for e in events if e["event"] == "bot"]
 
@@ -794,10 +801,7 @@ def record_counts(stack):
 
 def tracker_user_texts(stack, sender):
     """What the customer said, as the (shared) tracker store has it."""
-    token = (Path(stack.env["COMPTOIR_VAR_DIR"]) / "rasa_token").read_text().strip()
-    with urllib.request.urlopen(
-            f"http://127.0.0.1:{stack.ports['RASA_PORT']}/conversations/{sender}/tracker"
-            f"?token={token}", timeout=30) as response:
+    with urllib.request.urlopen(stack.tracker_url(sender), timeout=30) as response:
         return [e["text"] for e in json.loads(response.read())["events"] if e["event"] == "user"]
 
 
@@ -835,8 +839,7 @@ class SteadyCustomer(threading.Thread):
 def kill(stack, name):
     """kill -9 every process called `name` (all Rasa replicas for "rasa"); wait for restarts."""
     names = [name] + ([f"rasa-{i}" for i in range(2, stack.replicas + 1)] if name == "rasa" else [])
-    pids = {n: stack.pid(n, after=max(i for i, line in enumerate(stack.lines) if f"{n} started" in line))
-            for n in names}
+    pids = {n: stack.current_pid(n) for n in names}
     mark = len(stack.lines)
     for pid in pids.values():
         os.kill(pid, signal.SIGKILL)
@@ -916,10 +919,8 @@ def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):
     # Logs carry ids and timings, never what the customer wrote.
     assert "horaires du magasin de lille" not in stack.output.lower()
 
-    pids = []
-    for name in ["rasa", "actions", "gateway"] + [f"rasa-{i}" for i in range(2, stack.replicas + 1)]:
-        last = max(i for i, line in enumerate(stack.lines) if f"{name} started" in line)
-        pids.append(stack.pid(name, after=last))
+    pids = [stack.current_pid(name) for name in
+            ["rasa", "actions", "gateway"] + [f"rasa-{i}" for i in range(2, stack.replicas + 1)]]
     stack.proc.send_signal(signal.SIGINT)
     assert stack.proc.wait(timeout=60) == 0
     assert "stopped." in stack.output

@@ -421,39 +421,52 @@ class StockDesk:
                          f"est de retour{where}.")
 
     def answer_parts(self, ask: StockAsk) -> Reply:
+        """Parts and consumables: for the machine named, or the one the verified customer
+        bought; a part named ("le filtre Claris pour ma Krups") is answered for itself, with
+        the machines it fits, of the brand named if one is."""
         reply = Reply()
-        identity = self._identity(ask)
+        fits: Dict[int, List[int]] = {}  # part or consumable -> the machines it goes with
+        links_of: Dict[int, List[ProductLink]] = {}  # machine -> its links
+        for link in self.session.execute(select(ProductLink).order_by(ProductLink.product_id)).scalars():
+            fits.setdefault(link.linked_product_id, []).append(link.product_id)
+            links_of.setdefault(link.product_id, []).append(link)
+        brand = self._brand_named(ask.text)
+        brand_machines = [p for pid, p in self.index.products.items() if pid in links_of and p.brand == brand]
+        query = ask.product or ask.text
+        if brand and normalise(brand) not in normalise(query):
+            query = f"{query} {brand}"
+        result = self.index.search(query, limit=40)
+        named_parts = [p for p in result.matches if p.id in fits]
+        if result.matches and result.matches[0].id in fits and (result.exact or len(named_parts) == 1):
+            return self._part_fits(reply, result.matches[0], fits[result.matches[0].id], brand, brand_machines)
+        candidates = [p for p in result.matches if p.id in links_of]
+        if brand:
+            candidates = [p for p in candidates if p.brand == brand] or brand_machines
         machines: List[int] = []
-        if identity.customer_id and identity.verified_at and allows_personalisation(self.session, identity.customer_id):
-            bought = self.session.execute(
-                select(Variant.product_id).join(Purchase, Purchase.variant_id == Variant.id)
-                .where(Purchase.customer_id == identity.customer_id)
-                .order_by(Purchase.purchased_at.desc())).scalars().all()
-            linked = set(self.session.execute(select(ProductLink.product_id)).scalars())
-            machines = [pid for pid in dict.fromkeys(bought) if pid in linked]
-        candidates: List[ProductInfo] = []
-        if not machines:
-            result = self.index.search(ask.product or ask.text, limit=40)
-            linked_ids = set(self.session.execute(select(ProductLink.product_id)).scalars())
-            candidates = [p for p in result.matches if p.id in linked_ids]
-            if len(candidates) == 1 or (candidates and result.exact
-                                        and candidates[0] == result.matches[0]):
-                machines = [candidates[0].id]
+        if len(candidates) == 1 or (candidates and result.exact and candidates[0] == result.matches[0]):
+            machines = [candidates[0].id]
+        else:  # none or several named: the customer's own machine among them, if known
+            bought = self._machines_bought(ask, links_of)
+            named = {p.id for p in candidates}
+            machines = [m for m in bought if m in named] or [
+                m for m in bought if not brand or self.index.products[m].brand == brand]
         if not machines:
             reply.slots["pending"] = "parts_product"
+            buttons = [button(p.name, "ask_parts", product=p.sku) for p in candidates[:6]]
+            if brand and candidates:
+                return reply.say(f"Pour quelle machine {brand} ? Choisissez-la ci-dessous ou "
+                                 "donnez-moi son modèle.", buttons)
             return reply.say("Pour quelle machine ? Donnez-moi sa marque et son modèle, "
-                             "par exemple « De'Longhi Magnifica S ».",
-                             [button(p.name, "ask_parts", product=p.sku) for p in candidates[:6]])
+                             "par exemple « De'Longhi Magnifica S ».", buttons)
         for machine_id in machines[:2]:
-            links = self.session.execute(select(ProductLink).where(
-                ProductLink.product_id == machine_id)).scalars().all()
             machine = self.index.products.get(machine_id)
-            if machine is None or not links:
-                continue
-            items = [self.index.products[link.linked_product_id] for link in links
+            links = links_of.get(machine_id, [])
+            items = [(self.index.products[link.linked_product_id], link.kind) for link in links
                      if link.linked_product_id in self.index.products]
-            parts = [p for p, link in zip(items, links) if link.kind == "part"]
-            consumables = [p for p, link in zip(items, links) if link.kind != "part"]
+            if machine is None or not items:
+                continue
+            parts = [p for p, kind in items if kind == "part"]
+            consumables = [p for p, kind in items if kind != "part"]
             lines = [f"Pour votre {machine.name} :"]
             if consumables:
                 lines.append("Entretien et consommables : " + ", ".join(
@@ -464,6 +477,52 @@ class StockDesk:
                                          for p in (consumables[:3] + parts[:2])])
         reply.slots["pending"] = None
         return reply
+
+    def _brand_named(self, text: str) -> Optional[str]:
+        """The catalog brand the message names, if exactly one ("ma krups", "delonghi")."""
+        words = f" {normalise(text)} "
+        named = {p.brand for p in self.index.products.values()
+                 if f" {normalise(p.brand)} " in words or f" {normalise(p.brand).replace(' ', '')} " in words}
+        return named.pop() if len(named) == 1 else None
+
+    def _machines_bought(self, ask: StockAsk, links_of: Dict[int, List[ProductLink]]) -> List[int]:
+        """The machines a verified customer bought, latest first, unless they object to
+        their purchases being used."""
+        identity = self._identity(ask)
+        if not (identity.customer_id and identity.verified_at
+                and allows_personalisation(self.session, identity.customer_id)):
+            return []
+        bought = self.session.execute(
+            select(Variant.product_id).join(Purchase, Purchase.variant_id == Variant.id)
+            .where(Purchase.customer_id == identity.customer_id)
+            .order_by(Purchase.purchased_at.desc())).scalars().all()
+        return [pid for pid in dict.fromkeys(bought) if pid in links_of]
+
+    def _part_fits(self, reply: Reply, part: ProductInfo, machine_ids: List[int],
+                   brand: Optional[str], brand_machines: List[ProductInfo]) -> Reply:
+        machines = [self.index.products[m] for m in machine_ids if m in self.index.products]
+        reply.slots["pending"] = None
+        if brand and machines and not any(m.brand == brand for m in machines):
+            reply.slots["pending"] = "parts_product"
+            return reply.say(
+                f"{part.name} ({part.price}) : compatible avec {_names(machines)}, pas avec les "
+                f"machines {brand}. Pour quelle machine {brand} cherchez-vous une pièce ?",
+                [button(p.name, "ask_parts", product=p.sku) for p in brand_machines[:6]])
+        if brand:
+            machines = [m for m in machines if m.brand == brand]
+        check = button(f"Stock : {part.name}", "check_stock", product=part.sku)
+        if not machines:
+            return reply.say(f"{part.name} : {part.price}.", [check])
+        return reply.say(f"{part.name} ({part.price}) : compatible avec {_names(machines)}.",
+                         [check] + [button(f"Tout pour ma {m.name}", "ask_parts", product=m.sku)
+                                    for m in machines[:3]])
+
+
+def _names(products: List[ProductInfo]) -> str:
+    """ "la machine Krups Evidence EA8908", "les machines Krups Evidence EA8908 et Krups …"."""
+    names = [p.name for p in products[:4]]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
+    return f"les machines {listed}" if len(names) > 1 else f"la machine {listed}"
 
 
 def parse_quantity(value: Optional[str]) -> Optional[int]:

@@ -181,6 +181,38 @@ def test_parts_for_a_machine_named_in_the_message(shop):
     assert "De'Longhi Filtre à eau DLSC002" in text and "Philips" not in text
 
 
+def test_a_part_named_with_the_brand_of_the_machine_is_answered_for_itself(shop):
+    for text, product in [("il me faudrait le filtre Claris pour ma Krups", "filtre Claris"),
+                          ("un filtre pour ma krups", "filtre")]:
+        reply = Conversation(shop).say("parts", text, product=product)
+        assert Conversation.text(reply) == (
+            "Krups Filtre Claris F088 (14 €) : compatible avec les machines Krups Evidence "
+            "EA8908 et Krups Arabica EA8110."), text
+        buttons = reply.messages[0]["buttons"]
+        assert buttons[0]["title"] == "Stock : Krups Filtre Claris F088"
+        assert buttons[0]["payload"].startswith('/check_stock{"product":"P')
+        assert [b["title"] for b in buttons[1:]] == [
+            "Tout pour ma Krups Evidence EA8908", "Tout pour ma Krups Arabica EA8110"]
+
+
+def test_a_part_that_does_not_fit_the_brand_named_says_so(shop):
+    chat = Conversation(shop)
+    reply = chat.say("parts", "le filtre AquaClean pour ma krups", product="filtre AquaClean")
+    assert Conversation.text(reply).startswith(
+        "Philips Filtre AquaClean CA6903 (17 €) : compatible avec les machines Philips Série "
+        "2200 EP2220 et Philips Série 3300 EP3341, pas avec les machines Krups.")
+    assert [b["title"] for b in reply.messages[0]["buttons"]] == [
+        "Krups Evidence EA8908", "Krups Arabica EA8110"]
+    assert chat.context["pending"] == "parts_product"
+
+
+def test_a_brand_alone_offers_that_brands_machines(shop):
+    reply = Conversation(shop).say("parts", "des pièces pour ma krups")
+    assert Conversation.text(reply).startswith("Pour quelle machine Krups ?")
+    assert [b["title"] for b in reply.messages[0]["buttons"]] == [
+        "Krups Evidence EA8908", "Krups Arabica EA8110"]
+
+
 def test_parts_from_the_purchases_of_a_verified_customer(shop):
     from bot.identities import identity_for
     from bot.models import Customer

@@ -151,6 +151,11 @@ class CatalogIndex:
         self.idf = {t: math.log(1 + total / len(ids)) for t, ids in self.postings.items()}
         self.vocabulary = list(self.postings)
         self.display_names = {pid: normalise(f"{p.brand} {p.name}") for pid, p in self.products.items()}
+        # A brand as shoppers type it: "de longhi" and "delonghi" both name De'Longhi.
+        self.brand_forms: Dict[str, str] = {}
+        for brand in {p.brand for p in self.products.values()}:
+            self.brand_forms[normalise(brand)] = brand
+            self.brand_forms[normalise(brand).replace(" ", "")] = brand
 
     @classmethod
     def load(cls, session: Session) -> "CatalogIndex":

@@ -431,7 +431,8 @@ class StockDesk:
             fits.setdefault(link.linked_product_id, []).append(link.product_id)
             links_of.setdefault(link.product_id, []).append(link)
         brand = self._brand_named(ask.text)
-        brand_machines = [p for pid, p in self.index.products.items() if pid in links_of and p.brand == brand]
+        brand_machines = [self.index.products[pid] for pid in links_of
+                          if pid in self.index.products and self.index.products[pid].brand == brand]
         query = ask.product or ask.text
         if brand and normalise(brand) not in normalise(query):
             query = f"{query} {brand}"
@@ -481,8 +482,7 @@ class StockDesk:
     def _brand_named(self, text: str) -> Optional[str]:
         """The catalog brand the message names, if exactly one ("ma krups", "delonghi")."""
         words = f" {normalise(text)} "
-        named = {p.brand for p in self.index.products.values()
-                 if f" {normalise(p.brand)} " in words or f" {normalise(p.brand).replace(' ', '')} " in words}
+        named = {brand for form, brand in self.index.brand_forms.items() if f" {form} " in words}
         return named.pop() if len(named) == 1 else None
 
     def _machines_bought(self, ask: StockAsk, links_of: Dict[int, List[ProductLink]]) -> List[int]:

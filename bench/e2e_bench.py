@@ -3,6 +3,7 @@
     python bench/e2e_bench.py                       # 20 customers, 5 conversations each
     python bench/e2e_bench.py --customers 40 --think 0.5 --skip-bare
     python bench/e2e_bench.py --soak 10000 --skip-bare   # 10,000 messages, memory over time
+    python bench/e2e_bench.py --scale-out            # PostgreSQL + Redis, two Rasa replicas
 
 Starts the whole Comptoir system (`python -m bot up`, free ports, a fresh demo shop in
 var/bench/e2e/, the cached model) and reports the time to healthy and whether training
@@ -18,6 +19,11 @@ the two systems are measured in the same machine state; the ratio of the two poo
 p50s is printed, with each phase's p50s. Targets: p50 within 1.3x of bare Rasa, p99
 under 150 ms at 20 customers.
 
+`--scale-out` runs Comptoir as the README's deployment section describes: shop database
+and tracker store on PostgreSQL (two fresh databases, dropped afterwards, on the server
+at COMPTOIR_BENCH_POSTGRES_URL, default the local one), Redis as lock store
+(COMPTOIR_BENCH_REDIS_URL) and `--replicas` Rasa servers (default 2) behind the gateway.
+
 `--soak N` sends N messages from the customers without think time and prints the
 resident memory of each process every N/5 messages: it should stay flat, with no error.
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -34,8 +41,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional
 
 import aiohttp
 
@@ -61,6 +69,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (Rasa replicas take RASA_PORT + i)."""
+    while True:
+        first = free_port()
+        try:
+            for offset in range(1, count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", first + offset))
+            return first
+        except OSError:
+            continue
+
+
+@contextlib.contextmanager
+def scale_out_env(replicas: int) -> Iterator[Dict[str, str]]:
+    """Two fresh PostgreSQL databases (shop, trackers) and the Redis lock store."""
+    import redis
+    from sqlalchemy import create_engine, text
+
+    admin_url = os.environ.get("COMPTOIR_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("COMPTOIR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
+    redis.Redis.from_url(redis_url, socket_timeout=2).ping()
+    admin = create_engine(admin_url, future=True, isolation_level="AUTOCOMMIT")
+    names = [f"comptoir_bench_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("shop", "trackers")]
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield {"DATABASE_URL": f"{base}/{names[0]}", "TRACKER_STORE_URL": f"{base}/{names[1]}",
+               "LOCK_STORE_URL": redis_url, "RASA_REPLICAS": str(replicas)}
+    finally:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                        "WHERE datname = :name"), {"name": name})
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
 
 
 def percentiles(samples: List[float]) -> Dict[str, float]:
@@ -186,19 +234,22 @@ def pooled(runs: List[Dict[str, object]]) -> Dict[str, object]:
             "errors": [e for run in runs for e in run["errors"]]}
 
 
-def start_comptoir(var_dir: Path) -> Dict[str, object]:
-    ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_port(), "ACTION_PORT": free_port()}
+def start_comptoir(var_dir: Path, backend: Dict[str, str]) -> Dict[str, object]:
+    replicas = int(backend.get("RASA_REPLICAS", 1))
+    ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_ports(replicas), "ACTION_PORT": free_port()}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "COMPTOIR_VAR_DIR": str(var_dir),
            "LOG_LEVEL": "WARNING"}
-    for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_BOT_TOKEN"):
+    for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_BOT_TOKEN",
+                 "RASA_REPLICAS"):
         env.pop(name, None)
+    env.update(backend)
     started = time.monotonic()
     process = Process([PYTHON, "-m", "bot", "up"], env, ROOT)
     process.wait_for(r"Comptoir is ready", timeout=900)
     ready = time.monotonic() - started
     trained = any("training comptoir-" in line for line in process.lines)
     pids = {name: int(process.wait_for(rf"{name} started \(pid (\d+)\)", 5).group(1))
-            for name in ("rasa", "actions", "gateway")}
+            for name in ["rasa", *(f"rasa-{i + 1}" for i in range(1, replicas)), "actions", "gateway"]}
     return {"process": process, "url": f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
             "ready_s": ready, "trained": trained, "pids": pids}
 
@@ -262,12 +313,20 @@ def main() -> int:
     parser.add_argument("--skip-bare", action="store_true", help="do not measure bare Rasa")
     parser.add_argument("--soak", type=int, default=0, help="then send this many messages, no think time")
     parser.add_argument("--repeat", type=int, default=3, help="load phases per system, taken in turns")
+    parser.add_argument("--scale-out", action="store_true",
+                        help="Comptoir on PostgreSQL and Redis with --replicas Rasa servers")
+    parser.add_argument("--replicas", type=int, default=2, help="Rasa replicas with --scale-out")
     args = parser.parse_args()
+    with scale_out_env(args.replicas) if args.scale_out else contextlib.nullcontext({}) as backend:
+        return run(args, backend)
+
+
+def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
     var_dir = BENCH_DIR / "e2e"
     if var_dir.exists():
         subprocess.run(["rm", "-rf", str(var_dir)], check=True)
 
-    comptoir = start_comptoir(var_dir)
+    comptoir = start_comptoir(var_dir, backend)
     server = None if args.skip_bare else start_bare_rasa()
     ours_runs: List[Dict[str, object]] = []
     bare_runs: List[Dict[str, object]] = []
@@ -300,7 +359,9 @@ def main() -> int:
           f"latency per message in ms\n")
     print("| system | p50 / p95 / p99 / max ms | messages/s | messages | errors |")
     print("| --- | --- | --- | --- | --- |")
-    print(row("Comptoir (gateway → Rasa → actions → SQLite)", ours))
+    setup = (f"PostgreSQL + Redis, {backend['RASA_REPLICAS']} Rasa replicas" if backend
+             else "SQLite, one Rasa")
+    print(row(f"Comptoir (gateway → Rasa → actions; {setup})", ours))
     if bare:
         print(row("bare Rasa 3.6, `rasa init` assistant, REST", bare))
         ratio = ours["latency"]["p50"] / bare["latency"]["p50"]

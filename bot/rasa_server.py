@@ -1,10 +1,10 @@
-"""Rasa's command line with two per-turn costs of Rasa 3.6 removed.
+"""Rasa's command line with three per-turn costs of Rasa 3.6 removed.
 
     python -m bot.rasa_server run --model ... (the same arguments as `python -m rasa`)
 
 `python -m bot up` starts the Rasa servers through this module. Profiled under the
-end-to-end benchmark (py-spy on the Rasa process), two things Rasa does on every turn
-cost about a third of its CPU besides NLU and dialogue:
+end-to-end benchmark (py-spy on the Rasa process), three things Rasa does on every turn
+cost much of its CPU besides NLU and dialogue:
 
 - Every answer of the action server is checked with `jsonschema.validate`, which first
   validates Rasa's own, constant response schema against the JSON Schema metaschema:
@@ -16,15 +16,22 @@ cost about a third of its CPU besides NLU and dialogue:
   keeps every commit through a crash or a `kill -9` of any process; only an operating
   system crash or a power cut can lose the last turns' conversation events. The shop
   database (consents, holds, vouchers) is not touched by this.
+- SQLAlchemy 1.4 gives an SQLite file no connection pool, so Rasa's SQL tracker store
+  opened a new connection (and ran the pragma above) for every load and save of a
+  conversation, and closed it: about 6 % of Rasa's busy time under the benchmark, some
+  1.3 ms a turn. Here
+  the SQLite tracker store keeps its connections in a pool, as PostgreSQL's already does.
 """
 from __future__ import annotations
 
 import sqlite3
 from functools import lru_cache
-from typing import Any, Dict, Text
+from typing import Any, Dict, Text, Union
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.pool import QueuePool
 
 
 @lru_cache(maxsize=1)
@@ -63,10 +70,32 @@ def _sqlite_synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+@lru_cache(maxsize=1)
+def _rasa_create_engine_kwargs() -> Any:
+    from rasa.core import tracker_store
+
+    return tracker_store.create_engine_kwargs
+
+
+def tracker_store_engine_kwargs(url: Union[Text, URL]) -> Dict[Text, Any]:
+    """Rasa's `create_engine` arguments for its SQL tracker store, with a pool for an
+    SQLite file. The pool hands a connection to one user at a time, so it may move
+    between threads."""
+    kwargs = _rasa_create_engine_kwargs()(url)
+    parsed = make_url(str(url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        kwargs.setdefault("poolclass", QueuePool)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+    return kwargs
+
+
 def install() -> None:
+    from rasa.core import tracker_store
     from rasa.core.actions.action import RemoteAction
 
     RemoteAction._validate_action_result = validate_action_result
+    _rasa_create_engine_kwargs()  # Rasa's own, kept before it is replaced
+    tracker_store.create_engine_kwargs = tracker_store_engine_kwargs
     if not event.contains(Engine, "connect", _sqlite_synchronous_normal):
         event.listen(Engine, "connect", _sqlite_synchronous_normal)
 

@@ -1,5 +1,6 @@
-"""The Rasa launcher's two fixes keep Rasa's behaviour: the action server's answers are
-still validated against Rasa's schema, and the SQLite tracker store keeps its commits."""
+"""The Rasa launcher's fixes keep Rasa's behaviour: the action server's answers are
+still validated against Rasa's schema, the SQLite tracker store keeps its commits, and
+it keeps them through a pool of connections."""
 import sqlite3
 
 import jsonschema
@@ -19,12 +20,15 @@ INVALID = [{"events": "not a list", "responses": []},
 @pytest.fixture
 def installed():
     """The launcher's fixes, undone afterwards (they are process-wide, as in Rasa's)."""
+    from rasa.core import tracker_store
     from rasa.core.actions.action import RemoteAction
 
     original = RemoteAction._validate_action_result
+    original_kwargs = tracker_store.create_engine_kwargs
     rasa_server.install()
     yield
     RemoteAction._validate_action_result = original
+    tracker_store.create_engine_kwargs = original_kwargs
     event.remove(Engine, "connect", rasa_server._sqlite_synchronous_normal)
 
 
@@ -68,3 +72,34 @@ def test_a_database_not_in_wal_mode_keeps_sqlites_default(tmp_path, installed):
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
     engine.dispose()
+
+
+async def test_the_sqlite_tracker_store_reuses_its_connection_and_keeps_conversations(tmp_path, installed):
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db"))
+    connects = []
+    event.listen(store.engine, "connect", lambda *_: connects.append(1))
+    for turn in range(5):
+        tracker = await store.retrieve("client-1") or DialogueStateTracker("client-1", [])
+        tracker.update(UserUttered(f"message {turn}"))
+        await store.save(tracker)
+    # The connection that created the tables served all ten visits (Rasa alone opened ten).
+    assert connects == []
+    store.engine.dispose()
+    again = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db"))
+    kept = await again.retrieve("client-1")
+    assert [e.text for e in kept.events if isinstance(e, UserUttered)] == [
+        f"message {turn}" for turn in range(5)]
+    again.engine.dispose()
+
+
+def test_postgresql_tracker_stores_keep_rasas_own_arguments(installed):
+    from rasa.core import tracker_store
+
+    kwargs = tracker_store.create_engine_kwargs("postgresql://rasa@db/trackers")
+    assert kwargs["pool_size"] == 50 and "poolclass" not in kwargs
+    assert tracker_store.create_engine_kwargs("sqlite://") == {}  # in memory: no pool

@@ -89,15 +89,23 @@ def scale_out_env(replicas: int) -> Iterator[Dict[str, str]]:
     """Two fresh PostgreSQL databases (shop, trackers) and the Redis lock store."""
     import redis
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
 
     admin_url = os.environ.get("COMPTOIR_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     redis_url = os.environ.get("COMPTOIR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-    redis.Redis.from_url(redis_url, socket_timeout=2).ping()
+    try:
+        redis.Redis.from_url(redis_url, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        sys.exit(f"--scale-out needs Redis at {redis_url} (COMPTOIR_BENCH_REDIS_URL): {error}")
     admin = create_engine(admin_url, future=True, isolation_level="AUTOCOMMIT")
     names = [f"comptoir_bench_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("shop", "trackers")]
-    with admin.connect() as connection:
-        for name in names:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        with admin.connect() as connection:
+            for name in names:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except SQLAlchemyError as error:
+        sys.exit(f"--scale-out needs a PostgreSQL server where it may create databases "
+                 f"(COMPTOIR_BENCH_POSTGRES_URL): {type(error).__name__}")
     base = admin_url.rsplit("/", 1)[0]
     try:
         yield {"DATABASE_URL": f"{base}/{names[0]}", "TRACKER_STORE_URL": f"{base}/{names[1]}",

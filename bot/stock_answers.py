@@ -449,8 +449,8 @@ class StockDesk:
         else:  # none or several named: the customer's own machine among them, if known
             bought = self._machines_bought(ask, links_of)
             named = {p.id for p in candidates}
-            machines = [m for m in bought if m in named] or [
-                m for m in bought if not brand or self.index.products[m].brand == brand]
+            of_brand = [m for m in bought if not brand or m in {p.id for p in brand_machines}]
+            machines = [m for m in bought if m in named] or of_brand
         if not machines:
             reply.slots["pending"] = "parts_product"
             buttons = [button(p.name, "ask_parts", product=p.sku) for p in candidates[:6]]
@@ -476,6 +476,10 @@ class StockDesk:
                 lines.append("Pièces : " + ", ".join(f"{p.name} ({p.price})" for p in parts) + ".")
             reply.say("\n".join(lines), [button(p.name, "check_stock", product=p.sku)
                                          for p in (consumables[:3] + parts[:2])])
+        if not reply.messages:
+            reply.say("Je n'ai pas de pièces ni de consommables en vente pour cette machine. "
+                      "Un conseiller peut vous renseigner.",
+                      [button("Parler à un conseiller", "request_human")])
         reply.slots["pending"] = None
         return reply
 

@@ -181,6 +181,20 @@ def test_parts_for_a_machine_named_in_the_message(shop):
     assert "De'Longhi Filtre à eau DLSC002" in text and "Philips" not in text
 
 
+def test_a_machine_whose_parts_are_all_withdrawn_gets_an_answer_not_silence(shop):
+    from bot.models import Product, ProductLink
+
+    with shop.begin() as session:
+        machine = session.execute(select(Product).where(Product.name.like("%Magnifica S%"))).scalar_one()
+        linked = session.execute(select(ProductLink.linked_product_id)
+                                 .where(ProductLink.product_id == machine.id)).scalars().all()
+        for product in session.execute(select(Product).where(Product.id.in_(linked))).scalars():
+            product.active = False
+    reply = Conversation(shop).say("parts", "il me faut des pieces pour ma magnifica s")
+    assert Conversation.text(reply).startswith("Je n'ai pas de pièces ni de consommables en vente")
+    assert reply.messages[0]["buttons"][0]["payload"] == "/request_human"
+
+
 def test_a_part_named_with_the_brand_of_the_machine_is_answered_for_itself(shop):
     for text, product in [("il me faudrait le filtre Claris pour ma Krups", "filtre Claris"),
                           ("un filtre pour ma krups", "filtre")]:

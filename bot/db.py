@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Dict, Iterator, TypeVar
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -19,6 +19,17 @@ from bot.settings import PROJECT_ROOT
 
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 T = TypeVar("T")
+
+
+def sqlite_file_pool(url: str) -> Dict[str, Any]:
+    """`create_engine` arguments that give an SQLite file a connection pool: SQLAlchemy 1.4
+    opens a new file connection (and runs the connect hooks) for every session otherwise,
+    0.77 ms against 0.12 ms from a pool. The pool hands a connection to one user at a
+    time, so it may move between threads. Empty for anything else."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return {}
+    return {"poolclass": QueuePool, "connect_args": {"check_same_thread": False}}
 
 
 def make_engine(url: str, busy_timeout: float = 15.0, **kwargs) -> Engine:
@@ -29,12 +40,10 @@ def make_engine(url: str, busy_timeout: float = 15.0, **kwargs) -> Engine:
     message, and the next turn tries again.
     """
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # SQLAlchemy 1.4 opens a new file connection (and runs the pragmas below) for
-            # every session: 0.77 ms against 0.12 ms from a pool, on each turn's visits.
-            kwargs.setdefault("poolclass", QueuePool)
+        pooled = sqlite_file_pool(url)
+        if pooled:
+            Path(make_url(url).database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs.setdefault("poolclass", pooled["poolclass"])
         kwargs.setdefault("connect_args", {"timeout": busy_timeout, "check_same_thread": False})
         engine = create_engine(url, future=True, **kwargs)
 

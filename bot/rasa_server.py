@@ -30,9 +30,8 @@ from functools import lru_cache
 from typing import Any, Dict, Text, Union
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import URL
-from sqlalchemy.pool import QueuePool
 
 
 @lru_cache(maxsize=1)
@@ -79,15 +78,11 @@ def _rasa_create_engine_kwargs() -> Any:
 
 
 def tracker_store_engine_kwargs(url: Union[Text, URL]) -> Dict[Text, Any]:
-    """Rasa's `create_engine` arguments for its SQL tracker store, with a pool for an
-    SQLite file. The pool hands a connection to one user at a time, so it may move
-    between threads."""
-    kwargs = _rasa_create_engine_kwargs()(url)
-    parsed = make_url(str(url))
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        kwargs.setdefault("poolclass", QueuePool)
-        kwargs.setdefault("connect_args", {"check_same_thread": False})
-    return kwargs
+    """Rasa's `create_engine` arguments for its SQL tracker store, with the shop
+    database's pool for an SQLite file (`bot.db.sqlite_file_pool`)."""
+    from bot.db import sqlite_file_pool
+
+    return {**sqlite_file_pool(str(url)), **_rasa_create_engine_kwargs()(url)}
 
 
 def install() -> None:

@@ -449,8 +449,9 @@ class StockDesk:
         else:  # none or several named: the customer's own machine among them, if known
             bought = self._machines_bought(ask, links_of)
             named = {p.id for p in candidates}
-            of_brand = [m for m in bought if not brand or m in {p.id for p in brand_machines}]
-            machines = [m for m in bought if m in named] or of_brand
+            brand_ids = {p.id for p in brand_machines}
+            machines = [m for m in bought if m in named] or [
+                m for m in bought if not brand or m in brand_ids]
         if not machines:
             reply.slots["pending"] = "parts_product"
             buttons = [button(p.name, "ask_parts", product=p.sku) for p in candidates[:6]]

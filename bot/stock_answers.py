@@ -133,6 +133,14 @@ class StockDesk:
             return home, Place(home.city, home.latitude, home.longitude)
         return None, None
 
+    def _remember_named_store(self, ask: StockAsk, reply: Reply) -> None:
+        """A store named while the item is still being asked for is kept for the answer."""
+        if not (ask.city or ask.postcode or self.gazetteer.find_in_text(ask.text)):
+            return
+        store, _ = self.resolve_place(ask)
+        if store is not None:
+            reply.slots["stock_store"] = store.code
+
     def _home_store(self, ask: StockAsk) -> Optional[Store]:
         """A verified customer's home store, when they name no place."""
         identity = find_identity(self.session, ask.channel, ask.sender)
@@ -165,8 +173,10 @@ class StockDesk:
         if result.matches and (result.exact or len(result.matches) == 1):
             return result.matches[0]
         if result.matches:
+            # The size and colour said so far ride on each choice, so they are not asked again.
+            said = {name: value for name, value in (("size", ask.size), ("colour", ask.colour)) if value}
             reply.say("Plusieurs articles correspondent. Lequel voulez-vous ?",
-                      [button(p.name, "check_stock", product=p.sku) for p in result.matches])
+                      [button(p.name, "check_stock", product=p.sku, **said) for p in result.matches])
             reply.slots.update(stock_product=None, stock_variant=None, stock_size=None,
                               stock_colour=None, pending=None)
             return None
@@ -225,10 +235,9 @@ class StockDesk:
     def answer_stock(self, ask: StockAsk) -> Reply:
         reply = Reply()
         product = self.resolve_product(ask, reply)
-        if product is None:
-            return reply
-        variant = self.resolve_variant(ask, product, reply)
+        variant = self.resolve_variant(ask, product, reply) if product else None
         if variant is None:
+            self._remember_named_store(ask, reply)
             return reply
         store, origin = self.resolve_place(ask)
         report = stock.stock_report(self.session, product, variant, store, origin, self.today)

@@ -260,6 +260,29 @@ def test_stock_question_size_hold_and_cancel(stack):
     assert f"Votre réservation {code}" in cancelled and "est annulée" in cancelled
 
 
+def test_the_three_text_messages_of_the_nlu_brief(stack):
+    """"slt vs avez les nike pegasus en 42 a lyon svp", "jvoudrais plus recevoir vos sms",
+    "c mon anniv jai droit a koi": each reaches its capability, nothing said is asked again."""
+    choices = stack.say("sms-1", "slt vs avez les nike pegasus en 42 a lyon part dieu svp")
+    men = next(b for b in choices[0]["buttons"] if b["title"] == "Nike Pegasus 41 homme")
+    assert "quelle couleur" in texts(stack.say("sms-1", men["payload"]))  # 42 is remembered
+    answer = texts(stack.say("sms-1", "noir"))
+    assert answer.startswith("Nike Pegasus 41 homme (42, noir)") and "À Lyon Part-Dieu :" in answer
+
+    email = "justine.robert@example.org"
+    assert texts(stack.say("sms-2", "jvoudrais plus recevoir vos sms")).startswith(
+        "Pour arrêter les messages par SMS, je dois savoir qui vous êtes.")
+    stack.say("sms-2", email)
+    done = texts(stack.say("sms-2", outbox_code(stack, email)))
+    assert "vous ne recevrez plus aucun message de notre part par SMS" in done
+
+    email = "sophie.bernard@example.org"
+    assert texts(stack.say("sms-3", "c mon anniv jai droit a koi")).startswith("Pour protéger vos données")
+    stack.say("sms-3", email)
+    offer = stack.say("sms-3", outbox_code(stack, email))
+    assert "Merci Sophie" in texts(offer) and "anniversaire" in texts(offer[1:])
+
+
 def test_buttons_payloads_work_through_the_gateway(stack):
     choices = stack.say("shopper-2", "vous avez les Pegasus 41 ?")
     buttons = choices[0]["buttons"]

@@ -57,19 +57,34 @@ def test_ambiguous_model_offers_buttons_then_asks_size_then_answers(shop):
     payload = first.messages[0]["buttons"][0]["payload"]
     assert payload.startswith('/check_stock{"product":"P')
 
+    assert payload.endswith(',"size":"42"}')  # the size said is not asked again
     sku = chat.index.search("pegasus 41 homme").matches[0].sku
-    second = chat.say("stock", payload, product=sku)
-    assert "quelle taille" in Conversation.text(second)
-    assert [b["title"] for b in second.messages[0]["buttons"]][:3] == ["38", "39", "40"]
-    assert chat.context["pending"] == "size"
+    second = chat.say("stock", payload, product=sku, size="42")
+    assert Conversation.text(second) == "Nike Pegasus 41 homme en 42 : quelle couleur préférez-vous ?"
+    assert chat.context["pending"] == "colour"
 
-    third = chat.say("stock", "en 42 noir a lyon part dieu", size="42", colour="noir",
-                     city="lyon part dieu")
+    third = chat.say("stock", "noir a lyon part dieu", colour="noir", city="lyon part dieu")
     text = Conversation.text(third)
     assert text.startswith("Nike Pegasus 41 homme (42, noir) — 140 €")
     assert "À Lyon Part-Dieu : en stock." in text  # 4 units, documented demo stock
     assert chat.context["stock_store"] == "LYS-PDI"
     assert "Le mettre de côté" in [b["title"] for b in third.messages[0]["buttons"]]
+
+
+def test_a_store_named_before_the_item_is_settled_is_kept_for_the_answer(shop):
+    """The issue's own words: "slt vs avez les nike pegasus en 42 a lyon svp"."""
+    chat = Conversation(shop)
+    first = chat.say("stock", "slt vs avez les nike pegasus en 42 a lyon part dieu svp",
+                     product="nike pegasus", size="42", city="lyon part dieu")
+    men = first.messages[0]["buttons"][0]
+    assert men["title"] == "Nike Pegasus 41 homme"
+    second = chat.say("stock", men["payload"], product=chat.index.search("pegasus 41 homme").matches[0].sku,
+                      size="42")
+    assert "quelle couleur" in Conversation.text(second)
+    third = chat.say("stock", "noir", colour="noir")  # the colour button, answered in context
+    text = Conversation.text(third)
+    assert text.startswith("Nike Pegasus 41 homme (42, noir) — 140 €")
+    assert "À Lyon Part-Dieu : en stock." in text
 
 
 def test_out_of_stock_here_points_to_the_nearest_store_with_distance_and_hours(shop):

@@ -32,9 +32,10 @@ def test_test_stories_pass_without_prediction_errors(trained_model, tmp_path):
 
 # On tests/nlu (held out: never in nlu_data/). The NLU programme's targets are intent
 # macro F1 0.92, entity micro F1 0.90 and 90 % of out-of-scope messages routed; the data
-# reaches 0.906, 0.910 and 27/30 today (README, "Understanding shoppers"). The entity
-# and out-of-scope floors are the targets; the intent floor sits just under today's
-# figure, so a change that makes understanding worse fails here.
+# reaches 0.921, 0.926 and 27/30 today (README, "Understanding shoppers"). The entity
+# and out-of-scope floors are the targets; the intent floor sits under today's figure by
+# more than a retrain's noise (about 0.005), so a change that makes understanding clearly
+# worse fails here and a retrain on another machine does not.
 INTENT_MACRO_F1 = 0.90
 ENTITY_MICRO_F1 = 0.90
 OUT_OF_SCOPE_ROUTED = 0.90

@@ -103,6 +103,21 @@ class StockDesk:
 
     def resolve_place(self, ask: StockAsk) -> Tuple[Optional[Store], Optional[Place]]:
         """The store the shopper means, and the point to measure distances from."""
+        named = self._named_place(ask)
+        if named is not None:
+            return named
+        code = ask.context.get("stock_store")
+        if code:
+            store = self.session.execute(select(Store).where(Store.code == code)).scalar_one_or_none()
+            if store:
+                return store, Place(store.city, store.latitude, store.longitude)
+        home = self._home_store(ask)
+        if home is not None:
+            return home, Place(home.city, home.latitude, home.longitude)
+        return None, None
+
+    def _named_place(self, ask: StockAsk) -> Optional[Tuple[Optional[Store], Place]]:
+        """The place given in this message (shared location, city, postcode), if any."""
         located = place_from_metadata(ask.metadata)
         if located:
             return None, located
@@ -123,23 +138,13 @@ class StockDesk:
                 named = [s for s in found if f" {normalise(s.name)} " in f" {normalise(ask.text)} "]
                 return (named or found)[0], place
             return None, place
-        code = ask.context.get("stock_store")
-        if code:
-            store = self.session.execute(select(Store).where(Store.code == code)).scalar_one_or_none()
-            if store:
-                return store, Place(store.city, store.latitude, store.longitude)
-        home = self._home_store(ask)
-        if home is not None:
-            return home, Place(home.city, home.latitude, home.longitude)
-        return None, None
+        return None
 
     def _remember_named_store(self, ask: StockAsk, reply: Reply) -> None:
         """A store named while the item is still being asked for is kept for the answer."""
-        if not (ask.city or ask.postcode or self.gazetteer.find_in_text(ask.text)):
-            return
-        store, _ = self.resolve_place(ask)
-        if store is not None:
-            reply.slots["stock_store"] = store.code
+        named = self._named_place(ask)
+        if named is not None and named[0] is not None:
+            reply.slots["stock_store"] = named[0].code
 
     def _home_store(self, ask: StockAsk) -> Optional[Store]:
         """A verified customer's home store, when they name no place."""

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Optional, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -16,13 +16,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.catalog import CatalogIndex
+from bot.catalog import CatalogIndex, catalog_signature
 from bot.db import in_session, make_engine, make_session_factory
 from bot.stock_answers import CONTEXT_SLOTS, Reply, StockAsk
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CATALOG_TTL_SECONDS = 300
+CATALOG_CHECK_SECONDS = 2.0
 ENTITY_FIELDS = ("product", "size", "colour", "city", "postcode", "quantity", "code",
                  "alert_channel")
 
@@ -54,18 +55,26 @@ async def in_shop(work: Callable[[Session], T]) -> T:
 
 
 class _CatalogCache:
-    """The catalog index, rebuilt at most every few minutes (after stock imports too)."""
+    """The catalog index, rebuilt when products are added, withdrawn or get variants
+    (checked at most every few seconds), and every few minutes in any case (renames)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._index: Optional[CatalogIndex] = None
-        self._loaded_at = 0.0
+        self._signature: Tuple[int, ...] = ()
+        self._loaded_at = self._checked_at = 0.0
 
     def get(self, session: Session) -> CatalogIndex:
         with self._lock:
-            if self._index is None or time.monotonic() - self._loaded_at > CATALOG_TTL_SECONDS:
+            now = time.monotonic()
+            stale = self._index is None or now - self._loaded_at > CATALOG_TTL_SECONDS
+            if not stale and now - self._checked_at > CATALOG_CHECK_SECONDS:
+                self._checked_at = now
+                stale = catalog_signature(session) != self._signature
+            if stale:
+                self._signature = catalog_signature(session)
                 self._index = CatalogIndex.load(session)
-                self._loaded_at = time.monotonic()
+                self._loaded_at = self._checked_at = now
             return self._index
 
     def clear(self) -> None:
@@ -93,6 +102,25 @@ def latest_metadata(tracker: Tracker) -> Dict[str, Any]:
     return {}
 
 
+def clarified_text(tracker: Tracker) -> Optional[str]:
+    """After a clarifying question, the chosen button ("/check_stock{...}") stands for the
+    message it clarified: that message's words, which may still name a product, a field
+    or a channel. None for any other turn."""
+    if not (tracker.latest_message.get("text") or "").startswith("/"):
+        return None
+    turns = [e for e in tracker.events if e.get("event") == "user"]
+    if len(turns) >= 2 and ((turns[-2].get("parse_data") or {}).get("intent") or {}).get("name") == "nlu_fallback":
+        clarified = turns[-2].get("text") or ""
+        return None if clarified.startswith("/") else clarified
+    return None
+
+
+def shopper_text(tracker: Tracker) -> str:
+    """The words the shopper wrote for this turn; a button's payload names no product."""
+    text = tracker.latest_message.get("text") or ""
+    return (clarified_text(tracker) or "") if text.startswith("/") else text
+
+
 def stock_ask(tracker: Tracker) -> StockAsk:
     metadata = latest_metadata(tracker)
     entities = {}
@@ -103,7 +131,7 @@ def stock_ask(tracker: Tracker) -> StockAsk:
             if values else None
     channel = metadata.get("comptoir_channel")
     return StockAsk(
-        text=tracker.latest_message.get("text") or "",
+        text=shopper_text(tracker),
         channel=channel if channel in ("web", "telegram") else "web",
         sender=tracker.sender_id, metadata=metadata,
         context={name: tracker.get_slot(name) for name in CONTEXT_SLOTS}, **entities)

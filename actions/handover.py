@@ -8,8 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ShopUnavailable, in_shop, latest_metadata, settings
-from bot import handover
+from actions.common import ShopUnavailable, dispatch, in_shop, latest_metadata, settings
+from bot import fallback_answers, handover
 from bot.identities import find_identity
 
 REASONS = {"request_human": ("demande du client", 2), "complain": ("client mécontent", 1),
@@ -102,11 +102,9 @@ class ActionHandoverContact(Action):
         return []
 
 
-MISSES = ("nlu_fallback", "out_of_scope")
-
-
 class ActionFallback(Action):
-    """Not understood (or not ours): say what we do; the second time in a row, offer a person."""
+    """Not understood: a clarifying question; not ours: where to go instead. The second
+    miss in a row offers a person."""
 
     def name(self) -> Text:
         return "action_fallback"
@@ -114,15 +112,14 @@ class ActionFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         user_turns = [e for e in tracker.events if e.get("event") == "user"][-2:]
-        misses = [((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in user_turns]
-        if len(misses) == 2 and all(m in MISSES for m in misses):
-            dispatcher.utter_message(
-                text="Je ne parviens pas à vous comprendre, pardon. Voulez-vous qu'un conseiller "
-                     "prenne le relais ?",
-                buttons=[{"title": "Oui, un conseiller", "payload": "/request_human"},
-                         {"title": "Non merci", "payload": "/deny"}])
-            return []
-        latest = (tracker.latest_message.get("intent") or {}).get("name")
-        dispatcher.utter_message(response="utter_out_of_scope" if latest == "out_of_scope"
-                                 else "utter_default")
-        return []
+        intents = [((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in user_turns]
+        latest = tracker.latest_message
+        if fallback_answers.two_misses(intents):
+            reply = fallback_answers.offer_person()
+        elif (latest.get("intent") or {}).get("name") == "out_of_scope":
+            reply = fallback_answers.out_of_scope(latest.get("text") or "", settings().orders_contact,
+                                                  settings().orders_url)
+        else:
+            reply = fallback_answers.clarify(latest.get("intent_ranking") or [],
+                                             latest.get("entities") or [])
+        return dispatch(reply, dispatcher)

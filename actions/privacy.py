@@ -8,7 +8,7 @@ from typing import Text
 
 from rasa_sdk import Tracker
 
-from actions.common import DeskAction, in_shop, latest_metadata, settings
+from actions.common import DeskAction, clarified_text, in_shop, latest_metadata, settings
 from bot.identity import Verifier
 from bot.messaging import Messenger
 from bot.offers_answers import OffersDesk
@@ -18,7 +18,7 @@ from bot.stock_answers import Reply
 
 def privacy_ask(tracker: Tracker) -> PrivacyAsk:
     channel = latest_metadata(tracker).get("comptoir_channel")
-    return PrivacyAsk(text=tracker.latest_message.get("text") or "",
+    return PrivacyAsk(text=clarified_text(tracker) or tracker.latest_message.get("text") or "",
                       channel=channel if channel in ("web", "telegram") else "web",
                       sender=tracker.sender_id, pending=tracker.get_slot("pending"),
                       confirm=next(tracker.get_latest_entity_values("confirm"), None),
@@ -151,6 +151,13 @@ class ActionActivateCard(PrivacyAction):
 
     def name(self) -> Text:
         return "action_activate_card"
+
+
+class ActionPromo(PrivacyAction):
+    kind = "promo"
+
+    def name(self) -> Text:
+        return "action_promo"
 
 
 class ActionLoyaltyProgramme(PrivacyAction):

@@ -26,6 +26,11 @@ async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
     day = day_asked(tracker.latest_message.get("text") or "", today)
     if day is None and pending_day:
         day = dt.date.fromisoformat(pending_day)
+    if not city:  # no entity: a store or city named word for word in the message
+        try:
+            city = await in_shop(lambda s: stores.place_named_in(s, tracker.latest_message.get("text") or ""))
+        except ShopUnavailable:
+            city = None
     if not city:
         dispatcher.utter_message(response="utter_ask_city")
         return [SlotSet("pending", "hours_store" + (f" {day.isoformat()}" if day else ""))]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple  # noqa: F401
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.models import Product, Variant
@@ -122,6 +122,15 @@ class SearchResult:
     score: float = 0.0  # of the best match: ~5 for one rare exact word, more for several
 
 
+def catalog_signature(session: Session) -> Tuple[int, ...]:
+    """What changes when products are added, withdrawn or get new variants: cheap to ask
+    often, so a running assistant notices a new product within seconds."""
+    products = session.execute(select(func.count(Product.id), func.max(Product.id))
+                               .where(Product.active.is_(True))).one()
+    variants = session.execute(select(func.count(Variant.id), func.max(Variant.id))).one()
+    return tuple(value or 0 for value in (*products, *variants))
+
+
 class CatalogIndex:
     """An in-memory search index over active products; build it once, query often."""
 
@@ -151,6 +160,9 @@ class CatalogIndex:
         self.idf = {t: math.log(1 + total / len(ids)) for t, ids in self.postings.items()}
         self.vocabulary = list(self.postings)
         self.display_names = {pid: normalise(f"{p.brand} {p.name}") for pid, p in self.products.items()}
+        # Sizes and colours: words of a product named that say which variant, not which product.
+        self.variant_words = {token for p in self.products.values() for value in p.sizes + p.colours
+                              for token in tokens_of(value)}
         # A brand as shoppers type it: "de longhi" and "delonghi" both name De'Longhi.
         self.brand_forms: Dict[str, str] = {}
         for brand in {p.brand for p in self.products.values()}:
@@ -233,6 +245,13 @@ class CatalogIndex:
         leftover = [w for w in words if w not in used_by[top[0]]]
         clear_winner = len(ranked) == 1 or ranked[1][1] < best * 0.97
         return SearchResult(matches, exact=clear_winner, leftover=leftover, score=best)
+
+    def knows(self, word: str) -> bool:
+        """Whether a query word (as `tokens_of` gives it) names something in the catalog, a
+        size or a colour, a typo or two included ("pegasuss"), not a loose likeness
+        ("zorbla" and "zola")."""
+        return word in self.variant_words or any(
+            closeness >= 0.85 for _token, closeness in self._vocabulary_matches(word))
 
     def suggest(self, query: str, limit: int = 3) -> List[ProductInfo]:
         wanted = " ".join(t for t in normalise(query).split() if t not in STOPWORDS)

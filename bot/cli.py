@@ -95,8 +95,7 @@ def _reset(engine) -> None:
 
 
 def prepare_shop(settings: Settings) -> None:
-    """Migrate, then seed the demo shop if the database is empty: the model is trained on
-    catalog lookup tables generated from it."""
+    """Migrate, then seed the demo shop if the database is empty."""
     cmd_migrate(settings, None)
     cmd_seed(settings, argparse.Namespace(scale=False, reset=False, date=None, seed=None))
 
@@ -104,9 +103,7 @@ def prepare_shop(settings: Settings) -> None:
 def cmd_train(settings: Settings, args) -> int:
     from bot.training import ensure_model
 
-    prepare_shop(settings)
-    ensure_model(settings.models_dir, progress=_step, force=args.force,
-                 database_url=settings.database_url, generated_dir=settings.var_dir / "nlu_generated")
+    ensure_model(settings.models_dir, progress=_step, force=args.force)
     return 0
 
 
@@ -133,8 +130,7 @@ def cmd_up(settings: Settings, args) -> int:
     from bot.training import ensure_model
 
     prepare_shop(settings)
-    model = ensure_model(settings.models_dir, progress=_step, database_url=settings.database_url,
-                         generated_dir=settings.var_dir / "nlu_generated")
+    model = ensure_model(settings.models_dir, progress=_step)
     endpoints = write_endpoints(settings)
     return asyncio.run(supervise(settings, process_specs(settings, model, endpoints)))
 

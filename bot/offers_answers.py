@@ -24,6 +24,8 @@ ASK_BIRTHDAY = ("Je n'ai pas encore votre date d'anniversaire. Quelle est-elle ?
                 "« 12 mars » ou « 12/03/1985 ») En me la donnant, vous acceptez que nous la "
                 "conservions pour vous offrir un cadeau chaque année et vous le souhaiter ici ; "
                 "vous pourrez la retirer à tout moment.")
+NO_PROMO_CODE = ("Je n'ai pas de code promo à vous donner ici, et je ne peux pas vérifier les "
+                 "codes annoncés sur le site ou les réseaux sociaux : un conseiller le peut.")
 CARD_OUTCOMES = {
     "activated": "C'est fait : votre carte {card} est active. Elle fonctionne dès maintenant "
                  "dans tous nos magasins et en ligne, et chaque achat vous rapporte des points.",
@@ -122,6 +124,42 @@ class OffersDesk(PrivacyDesk):
         reply.messages += follow.messages
         reply.slots.update(follow.slots)
         return reply
+
+    # Promo codes ----------------------------------------------------------------------------
+    def answer_promo(self, ask: PrivacyAsk) -> Reply:
+        """A promo-code question: what this customer can really get, never an invented code."""
+        customer = self._customer(self._identity(ask))
+        if customer is None:
+            return Reply().say(
+                f"{NO_PROMO_CODE} Ce que nos clients obtiennent vraiment passe par la carte de "
+                f"fidélité. {offers.programme_text(self.rules)} Si vous êtes déjà membre, je "
+                "peux vérifier votre offre anniversaire et vos points.",
+                [button("Mon offre anniversaire", "birthday_offer"),
+                 button("Mes points", "loyalty_card"),
+                 button("Parler à un conseiller", "request_human")])
+        if customer.loyalty_status == "none":
+            return Reply(slots={"pending": None}).say(
+                f"{NO_PROMO_CODE} Vous n'avez pas encore de carte de fidélité : c'est elle qui "
+                f"donne droit aux bons. {offers.programme_text(self.rules)}")
+        lines = [NO_PROMO_CODE, "Voici ce à quoi vous avez droit :"]
+        buttons = []
+        if customer.loyalty_status == "active":
+            today = self._today(customer)
+            if customer.birthday is None:
+                lines.append("• une offre pour votre anniversaire, dès que vous me donnez sa date ;")
+                buttons.append(button("Mon offre anniversaire", "birthday_offer"))
+            else:
+                window, open_now = offers.window_for(customer.birthday, today, self.rules)
+                if open_now:
+                    lines.append(f"• votre offre anniversaire vous attend, jusqu'au {format_date(window.closes)} ;")
+                    buttons.append(button("Voir mon offre anniversaire", "birthday_offer"))
+                else:
+                    lines.append(f"• votre offre anniversaire, à partir du {format_date(window.opens)} ;")
+        lines.append("• " + offers.card_text(customer, self.rules))
+        if customer.loyalty_status == "pending":
+            buttons.append(button("Activer ma carte", "activate_card"))
+        buttons.append(button("Parler à un conseiller", "request_human"))
+        return Reply(slots={"pending": None}).say("\n".join(lines), buttons)
 
     # Loyalty card ---------------------------------------------------------------------------
     def answer_programme(self, ask: PrivacyAsk) -> Reply:

@@ -58,6 +58,8 @@ class Settings:
     mail_from: str
     offer_rules: OfferRules
     till_api_token: Optional[str]
+    orders_url: str
+    orders_contact: str
 
     @property
     def outbox_dir(self) -> Path:
@@ -260,6 +262,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if till_api_token is not None and len(till_api_token) < 16:
         raise SettingsError("TILL_API_TOKEN must be at least 16 characters long")
 
+    orders_url = env.get("ORDERS_URL", "").strip() or "https://www.comptoir.example/aide/commandes"
+    if urlsplit(orders_url).scheme not in ("http", "https") or not urlsplit(orders_url).netloc:
+        raise SettingsError(f"ORDERS_URL must be an http(s) URL, got {orders_url!r}")
+
     return Settings(
         var_dir=var_dir,
         gateway_host=gateway_host,
@@ -293,4 +299,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         mail_from=env.get("MAIL_FROM", "").strip() or "Comptoir <ne-pas-repondre@comptoir.example>",
         offer_rules=offer_rules,
         till_api_token=till_api_token,
+        orders_url=orders_url,
+        orders_contact=env.get("ORDERS_CONTACT", "").strip() or "notre service client au 01 84 80 00 00",
     )

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import alerts, reservations, stock, stores
-from bot.catalog import CatalogIndex, ProductInfo, VariantInfo, match_value, read_variant
+from bot.catalog import (CatalogIndex, ProductInfo, SearchResult, VariantInfo, match_value,
+                         read_variant, tokens_of)
 from bot.consent import allows_personalisation
 from bot.geo import Gazetteer, Place, place_from_metadata
 from bot.identities import find_identity, identity_for
@@ -175,9 +176,11 @@ class StockDesk:
                 ask.context["stock_variant"] = result.variant.sku
             elif context is not None and (result.score < SWITCH_SCORE or context in result.matches):
                 return context  # sizes, colours, places or small talk about the same item
-        if result.matches and (result.exact or len(result.matches) == 1):
+        # "parfum chloé nomade" finds the only eau parfumée we sell: not the one asked for.
+        not_ours = result.score < 100 and bool(self._unknown_words(ask))
+        if result.matches and not not_ours and (result.exact or len(result.matches) == 1):
             return result.matches[0]
-        if result.matches:
+        if result.matches and not not_ours:
             # The size and colour said so far ride on each choice, so they are not asked again.
             said = {name: value for name, value in (("size", ask.size), ("colour", ask.colour)) if value}
             reply.say("Plusieurs articles correspondent. Lequel voulez-vous ?",
@@ -187,17 +190,35 @@ class StockDesk:
             return None
         if context is not None and not ask.product:
             return context
-        asked = clip(ask.product or ask.text)
-        if result.suggestions:
-            reply.say(f"Je ne trouve pas « {asked} » dans notre catalogue. "
-                      "Vouliez-vous dire l'un de ces articles ?",
-                      [button(p.name, "check_stock", product=p.sku) for p in result.suggestions])
-        else:
-            reply.say(f"Je ne trouve pas « {asked} » dans notre catalogue. Pouvez-vous me donner "
-                      "la marque et le modèle, ou la référence inscrite sur l'étiquette ?")
+        self._not_carried(ask, result, reply)
         reply.slots.update(stock_product=None, stock_variant=None, stock_size=None,
-                              stock_colour=None, pending=None)
+                           stock_colour=None, pending=None)
         return None
+
+    def _unknown_words(self, ask: StockAsk) -> List[str]:
+        """Words of the product named that match nothing we sell: "nuxe merveillance"
+        finds Nuxe products, but not that one."""
+        return [w for w in tokens_of(ask.product or "") if len(w) >= 3 and not w.isdigit()
+                and not self.index.knows(w)]
+
+    def _not_carried(self, ask: StockAsk, result: SearchResult, reply: Reply) -> None:
+        """Say plainly that we do not sell it; offer the closest products we do have, or a
+        person."""
+        if not ask.product and not result.leftover:
+            reply.say("Quel article cherchez-vous ? Donnez-moi la marque et le modèle, ou la "
+                      "référence inscrite sur l'étiquette.")
+            return
+        named = f"« {clip(ask.product, 60)} »" if ask.product else "cet article"
+        close = result.matches or result.suggestions
+        if close:
+            reply.say(f"Nous ne vendons pas {named}, désolé. Ce qui s'en approche le plus chez nous :",
+                      [button(p.name, "check_stock", product=p.sku) for p in close[:MAX_BUTTONS]]
+                      + [button("Parler à un conseiller", "request_human")])
+        else:
+            reply.say(f"Nous ne vendons pas {named}, désolé : je ne le trouve pas dans notre "
+                      "catalogue. Un conseiller peut vous orienter vers un article équivalent, ou "
+                      "donnez-moi la marque et le modèle si je me suis trompé.",
+                      [button("Parler à un conseiller", "request_human")])
 
     def resolve_variant(self, ask: StockAsk, product: ProductInfo, reply: Reply
                         ) -> Optional[VariantInfo]:

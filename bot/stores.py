@@ -65,6 +65,15 @@ def find_stores(session: Session, query: str, limit: int = 3) -> List[Store]:
     return [s for value, _id, s in scored if value >= best - 3][:limit]
 
 
+def place_named_in(session: Session, text: str) -> Optional[str]:
+    """The store name or city a message names word for word ("horaires du magasin de lille
+    svp"), longest first, for when the NLU extracted no city."""
+    plain = f" {normalise(text)} "
+    names = {normalise(name) for store in _stores(session) for name in (store.name, store.city)}
+    return next((name for name in sorted(names, key=len, reverse=True)
+                 if name and f" {name} " in plain), None)
+
+
 def cities(session: Session) -> List[str]:
     return sorted({s.city for s in _stores(session)})
 

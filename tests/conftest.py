@@ -128,13 +128,11 @@ def redis_server(tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def trained_model(seeded_sqlite_url, tmp_path_factory) -> Path:
+def trained_model() -> Path:
     """The current model, trained once if config, domain or data changed."""
     from bot.training import ensure_model
 
-    return ensure_model(PROJECT_ROOT / "models", progress=lambda text: print(text),
-                        database_url=seeded_sqlite_url,
-                        generated_dir=tmp_path_factory.mktemp("nlu_generated"))
+    return ensure_model(PROJECT_ROOT / "models", progress=lambda text: print(text))
 
 
 @pytest.fixture

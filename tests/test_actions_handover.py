@@ -63,12 +63,51 @@ def user(intent):
     return {"event": "user", "text": "…", "parse_data": {"intent": {"name": intent}}}
 
 
-async def test_a_person_is_offered_after_two_misses_in_a_row():
-    once, _ = await run(ActionFallback(), tracker("nlu_fallback", events=[user("greet"), user("nlu_fallback")]))
-    assert once[0]["response"] == "utter_default"
+def ranked(*pairs):
+    return [{"name": name, "confidence": confidence} for name, confidence in pairs]
+
+
+async def test_an_unsure_guess_gets_a_clarifying_question_and_the_second_miss_a_person():
+    unsure = tracker("nlu_fallback", "bonjour je voudrais les pegasus pour ma fille",
+                     entities=[("product", "pegasus")], events=[user("greet"), user("nlu_fallback")])
+    unsure.latest_message["intent_ranking"] = ranked(("nlu_fallback", 0.55), ("check_stock", 0.41),
+                                                     ("greet", 0.33), ("hold_item", 0.12),
+                                                     ("birthday_offer", 0.04))
+    once, _ = await run(ActionFallback(), unsure)
+    assert once[0]["text"] == "Je ne suis pas sûr d'avoir bien compris. Vous voulez dire… ?"
+    # Small talk is no choice; the entities ride on each button; "Autre chose" is a miss.
+    assert once[0]["buttons"] == [
+        {"title": "Savoir si un article est en stock", "payload": '/check_stock{"product":"pegasus"}'},
+        {"title": "Mettre un article de côté", "payload": '/hold_item{"product":"pegasus"}'},
+        {"title": "Autre chose", "payload": "/nlu_fallback"}]
     twice, _ = await run(ActionFallback(), tracker("out_of_scope", events=[user("nlu_fallback"),
                                                                           user("out_of_scope")]))
     assert twice[0]["buttons"][0] == {"title": "Oui, un conseiller", "payload": "/request_human"}
-    off_topic, _ = await run(ActionFallback(), tracker("out_of_scope", events=[user("greet"),
-                                                                              user("out_of_scope")]))
-    assert off_topic[0]["response"] == "utter_out_of_scope"
+    other, _ = await run(ActionFallback(), tracker("nlu_fallback", "/nlu_fallback",
+                                                   events=[user("nlu_fallback"), user("nlu_fallback")]))
+    assert other[0]["text"].startswith("Je ne parviens pas à vous comprendre")
+
+
+async def test_no_likely_meaning_asks_to_rephrase():
+    lost = tracker("nlu_fallback", "kjhkjh", events=[user("greet"), user("nlu_fallback")])
+    lost.latest_message["intent_ranking"] = ranked(("nlu_fallback", 0.6), ("greet", 0.3), ("check_stock", 0.05))
+    messages, _ = await run(ActionFallback(), lost)
+    assert messages[0]["text"].startswith("Pardon, je n'ai pas bien compris.")
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/help"]
+
+
+async def test_order_questions_say_where_to_go_and_offer_a_person(monkeypatch):
+    monkeypatch.setenv("ORDERS_URL", "https://boutique.example/aide")
+    monkeypatch.setenv("ORDERS_CONTACT", "le service client au 01 02 03 04 05")
+    common.reset_caches()
+    orders, _ = await run(ActionFallback(), tracker(
+        "out_of_scope", "Bonjour, mon colis n'est toujours pas arrivé, commande 12345",
+        events=[user("greet"), user("out_of_scope")]))
+    assert "Je ne m'occupe pas des commandes ici" in orders[0]["text"]
+    assert "le service client au 01 02 03 04 05" in orders[0]["text"]
+    assert "https://boutique.example/aide" in orders[0]["text"]
+    assert orders[0]["buttons"][0] == {"title": "Parler à un conseiller", "payload": "/request_human"}
+    weather, _ = await run(ActionFallback(), tracker("out_of_scope", "quel temps fera-t-il demain ?",
+                                                     events=[user("greet"), user("out_of_scope")]))
+    assert weather[0]["text"].startswith("Je suis désolé, je ne peux pas vous aider sur ce sujet.")
+    assert "commandes" not in weather[0]["text"]

@@ -67,3 +67,51 @@ async def test_database_down_gives_the_polite_message(monkeypatch):
 async def test_a_forged_channel_in_metadata_falls_back_to_web(shop_database):
     ask = common.stock_ask(tracker("x", metadata={"comptoir_channel": "email"}))
     assert ask.channel == "web"
+
+
+async def test_a_clarified_message_is_answered_from_its_own_words(shop_database):
+    """The shopper chose "Savoir si un article est en stock" after a clarifying question:
+    the button's payload names no product, the message it clarifies does."""
+    asked = "bonjour, je me demandais, les pegasus 41 homme en 42 noir à lille c'est possible ?"
+    clarified = Tracker.from_dict({
+        "sender_id": "web-session-2", "slots": {},
+        "events": [{"event": "user", "text": asked, "parse_data": {"intent": {"name": "nlu_fallback"}}},
+                   {"event": "user", "text": "/check_stock", "parse_data": {"intent": {"name": "check_stock"}}}],
+        "latest_message": {"text": "/check_stock", "intent": {"name": "check_stock"}, "entities": [],
+                           "metadata": {"comptoir_channel": "web"}}})
+    messages, _ = await run(ActionCheckStock(), clarified)
+    assert messages[0]["text"].startswith("Nike Pegasus 41 homme (42, noir) — 140 €")
+    assert "À Lille Centre" in messages[0]["text"]
+    # Any other button is only its payload: nothing to look up in its text.
+    assert common.shopper_text(tracker("/check_stock")) == ""
+
+
+async def test_a_product_added_while_running_is_answered_without_retraining(shop_database, shop):
+    """The model knows no catalog: a product inserted into the shop database is found
+    from the shopper's words as soon as the action server's index notices it."""
+    import asyncio
+    import time
+
+    from bot.models import Product, Stock, Store, Variant
+
+    first, _ = await run(ActionCheckStock(), tracker("vous avez les zorblax trail 3 ?", [("product", "zorblax trail 3")]))
+    assert first[0]["text"].startswith("Nous ne vendons pas « zorblax trail 3 »")
+    with shop.begin() as session:
+        product = Product(sku="ZX-TRAIL-3", name="Zorblax Trail 3", brand="Zorblax", department="running",
+                          category="chaussures de running", price_cents=9900)
+        session.add(product)
+        session.flush()
+        variant = Variant(product_id=product.id, sku="ZX-TRAIL-3-01", ean="3999999999994")
+        session.add(variant)
+        session.flush()
+        lille = session.query(Store).filter_by(code="LIL-CTR").one()
+        session.add(Stock(variant_id=variant.id, store_id=lille.id, quantity=5))
+    deadline = time.monotonic() + 10
+    while True:
+        messages, _ = await run(ActionCheckStock(), tracker(
+            "vous avez les zorblax trail 3 à lille ?", [("product", "zorblax trail 3"), ("city", "lille")]))
+        if messages[0]["text"].startswith("Zorblax Trail 3 — 99 €") or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert messages[0]["text"].startswith("Zorblax Trail 3 — 99 €")
+    assert "À Lille Centre : en stock" in messages[0]["text"]

@@ -33,6 +33,15 @@ async def test_hours_of_the_store_in_the_city_asked(shop_database):
     assert events == [SlotSet("city", None), SlotSet("pending", None)]
 
 
+async def test_a_store_named_in_the_words_is_found_without_a_city_entity(shop_database):
+    dispatcher = CollectingDispatcher()
+    await ActionStoreHours().run(dispatcher, tracker(None, "horaires du magasin de lyon part dieu svp"), {})
+    assert dispatcher.messages[0]["text"].startswith("Lyon Part-Dieu — 17 rue du Docteur Bouchut")
+    asked = CollectingDispatcher()
+    await ActionStoreHours().run(asked, tracker(None, "vous êtes ouverts dimanche ?"), {})
+    assert asked.messages[0]["response"] == "utter_ask_city"
+
+
 async def test_a_city_with_two_stores_gets_both(shop_database):
     messages, _ = await run("Paris")
     assert [m["text"].split(" — ")[0] for m in messages] == ["Paris Rivoli", "Paris Montparnasse"]

@@ -590,6 +590,44 @@ def test_triggers_two_misunderstandings_offer_a_person(stack):
     assert offer[0]["buttons"][0]["payload"] == "/request_human"
 
 
+def test_a_product_we_do_not_carry_is_said_plainly_with_a_person_to_ask(stack):
+    replies = stack.say("unknown-1", "Bonjour, est-ce que vous avez le parfum Chloé Nomade en stock ?")
+    assert texts(replies).startswith("Nous ne vendons pas")
+    assert "/request_human" in [b["payload"] for r in replies for b in r.get("buttons") or []]
+
+
+def test_a_promo_code_question_gets_what_can_really_be_had_never_a_code(stack):
+    from bot.offers import VOUCHER_RE
+
+    answer = texts(stack.say("promo-1", "Bonjour, auriez-vous un code promo pour ma prochaine visite ?"))
+    assert answer.startswith("Je n'ai pas de code promo à vous donner ici")
+    assert "carte de fidélité est gratuite" in answer and not VOUCHER_RE.search(answer)
+
+
+def test_an_order_question_says_where_to_go_and_offers_a_person(stack):
+    replies = stack.say("orders-1", "Bonjour, ma commande n° 45521 n'est toujours pas livrée, où en est mon colis ?")
+    assert "Je ne m'occupe pas des commandes ici" in texts(replies)
+    assert "https://www.comptoir.example/aide/commandes" in texts(replies)
+    assert replies[0]["buttons"][0]["payload"] == "/request_human"
+
+
+def test_an_unsure_guess_gets_a_clarifying_question_whose_buttons_go_on(stack):
+    """"les pegasus de côté ou pas": the model hesitates between stock, hold and cancel
+    (none above the fallback's threshold). A button goes on as if understood, with the
+    product said; "Autre chose" is a second miss, which offers a person."""
+    asked = stack.say("unsure-1", "les pegasus de côté ou pas")
+    assert texts(asked) == "Je ne suis pas sûr d'avoir bien compris. Vous voulez dire… ?"
+    buttons = {b["title"]: b["payload"] for b in asked[0]["buttons"]}
+    assert buttons["Savoir si un article est en stock"] == '/check_stock{"product":"pegasus"}'
+    assert buttons["Autre chose"] == "/nlu_fallback"
+    chosen = stack.say("unsure-1", buttons["Savoir si un article est en stock"])
+    assert "Nike Pegasus 41 homme" in [b["title"] for r in chosen for b in r.get("buttons") or []]
+
+    stack.say("unsure-2", "les pegasus de côté ou pas")
+    other = stack.say("unsure-2", "/nlu_fallback")
+    assert "Voulez-vous qu'un conseiller prenne le relais ?" in texts(other)
+
+
 def test_an_upset_customer_is_handed_over_with_an_apology(stack):
     answer = texts(stack.say("upset-1", "ça marche pas votre truc, c'est nul"))
     assert answer.startswith("Je suis désolé pour ce désagrément. Je vous passe un conseiller")

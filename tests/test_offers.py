@@ -436,3 +436,32 @@ def test_dry_run_lists_the_days_pushes_without_sending(shop_database, capsys):
     assert "client 1\t" not in capsys.readouterr().out
     assert counts() == before  # nothing issued, nothing sent
     engine.dispose()
+
+
+# Promo codes ---------------------------------------------------------------------------------------
+
+def test_a_promo_code_question_gets_what_the_customer_can_really_get_never_a_code(shop, outbox):
+    with shop.begin() as session:
+        new_member(session, "promo@example.org", birthday=dt.date(1990, 3, 15), card="800000009998")
+        new_member(session, "later@example.org", birthday=dt.date(1990, 9, 1), card="800000009999")
+    stranger = Chat(shop, outbox, sender="web-promo-0")
+    first = stranger.say("promo", "vous avez un code promo ?")
+    text = Chat.text(first)
+    assert text.startswith("Je n'ai pas de code promo à vous donner ici")
+    assert offers.programme_text(RULES) in text
+    assert not offers.VOUCHER_RE.search(text)
+    assert [b["payload"] for b in first.messages[0]["buttons"]] == [
+        "/birthday_offer", "/loyalty_card", "/request_human"]
+
+    member = Chat(shop, outbox, sender="web-promo-1")
+    member.verify("promo@example.org")
+    text = Chat.text(member.say("promo", "un petit code de réduction pour une fidèle cliente ?"))
+    assert "votre offre anniversaire vous attend, jusqu'au mardi 14 avril" in text
+    assert "Vous avez 1 234 points" in text and not offers.VOUCHER_RE.search(text)
+
+    later = Chat(shop, outbox, sender="web-promo-2")
+    later.verify("later@example.org")
+    text = Chat.text(later.say("promo", "des promos ?"))
+    assert "votre offre anniversaire, à partir du mardi 25 août" in text
+    with shop() as session:  # asking never issues a voucher
+        assert session.execute(select(func.count(Voucher.id))).scalar() == 0

@@ -169,11 +169,28 @@ def test_a_misspelt_model_offers_the_close_products(shop):
     assert "De'Longhi Magnifica S ECAM22.110" in [b["title"] for b in reply.messages[0]["buttons"]]
 
 
-def test_unknown_product_says_so_and_asks_for_brand_and_model(shop):
+def test_a_product_we_do_not_carry_is_said_plainly_with_a_person_to_ask(shop):
     chat = Conversation(shop)
-    nothing = Conversation.text(chat.say("stock", "vous avez des zzzqqq ?", product="zzzqqq"))
-    assert nothing == ("Je ne trouve pas « zzzqqq » dans notre catalogue. Pouvez-vous me donner "
-                       "la marque et le modèle, ou la référence inscrite sur l'étiquette ?")
+    reply = chat.say("stock", "vous avez des zzzqqq ?", product="zzzqqq")
+    assert Conversation.text(reply).startswith("Nous ne vendons pas « zzzqqq », désolé")
+    assert reply.messages[0]["buttons"] == [{"title": "Parler à un conseiller", "payload": "/request_human"}]
+
+
+def test_a_brand_we_carry_but_not_that_product_offers_the_brand(shop):
+    chat = Conversation(shop)
+    reply = chat.say("stock", "je cherche la crème Nuxe Merveillance pour ma mère",
+                     product="Nuxe Merveillance")
+    assert Conversation.text(reply) == ("Nous ne vendons pas « Nuxe Merveillance », désolé. "
+                                        "Ce qui s'en approche le plus chez nous :")
+    titles = [b["title"] for b in reply.messages[0]["buttons"]]
+    assert titles[-1] == "Parler à un conseiller"
+    assert titles[:-1] and all("Nuxe" in title for title in titles[:-1])
+
+
+def test_no_product_said_asks_which(shop):
+    chat = Conversation(shop)
+    asked = Conversation.text(chat.say("stock", ""))  # the greeting's "Vérifier un stock" button
+    assert asked.startswith("Quel article cherchez-vous ?")
 
 
 def test_alert_needs_a_choice_and_email_needs_verification(shop):

@@ -63,7 +63,7 @@ def ensure_model(models_dir: Path, root: Path = PROJECT_ROOT,
         if target.exists() and not force:
             progress(f"model {target.name} is up to date (cache hit, no training)")
             return target
-        progress(f"training {target.name} (config, domain or data changed; about 2 minutes on 2 cores)...")
+        progress(f"training {target.name} (config, domain or data changed; 2 to 3 minutes on 2 cores)...")
         started = time.monotonic()
         with tempfile.TemporaryDirectory(dir=models_dir) as out:
             command = [

@@ -71,9 +71,23 @@ async def test_database_down_gives_a_polite_message(monkeypatch):
     assert events == []
 
 
-async def test_the_day_asked_is_answered_with_its_closure(shop_database):
+async def test_the_day_asked_is_answered_with_its_closure(monkeypatch, tmp_path):
+    """The action reads the real clock, and the demo shop seeds its bank holidays for the
+    seeding year and the next: so this shop is seeded today, and the next 25 December is
+    always among them (the shared demo shop, seeded on a fixed day, runs out in 2027)."""
+    from bot.db import make_engine, migrate
+    from bot.demo import seed_demo_shop
+
+    url = f"sqlite:///{tmp_path / 'today.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    seed_demo_shop(engine, 42, dt.date.today())
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", url)
+    common.reset_caches()
     dispatcher = CollectingDispatcher()
     await ActionStoreHours().run(dispatcher, tracker("Lille", "vous êtes ouverts le 25 décembre ?"), {})
+    common.reset_caches()
     christmas = day_asked("25 décembre", dt.date.today())
     assert f"Le {format_date(christmas)} : fermé (Noël)." in dispatcher.messages[0]["text"]
 

@@ -1000,8 +1000,17 @@ def test_bot_up_survives_crashes_and_stops_cleanly(stack, tmp_path):
             timeout=10)
     assert refused.value.code == 401
 
-    # Logs carry ids and timings, never what the customer wrote.
-    assert "horaires du magasin de lille" not in stack.output.lower()
+    # Logs carry ids, intents and timings: never what a customer wrote, nor an email, a
+    # phone, a card number, a voucher code or an export link of the whole run.
+    logged = stack.output
+    assert "horaires du magasin de lille" not in logged.lower()
+    leaks = {kind: sorted(set(re.findall(pattern, logged))) for kind, pattern in (
+        ("email", r"[\w.+-]+@(?:example\.org|gmail\.com|orange\.fr)"),
+        ("phone", r"(?:\+33|\b0)[67](?:[ .]?\d{2}){4}\b"),
+        ("card", r"\b8000000\d{5}\b"),
+        ("voucher", r"ANNIV-[A-Z0-9]{4}-[A-Z0-9]{4}"),
+        ("export link", r"/exports/[A-Za-z0-9_-]{12,}"))}
+    assert {kind: found for kind, found in leaks.items() if found} == {}
 
     pids = [stack.current_pid(name) for name in
             ["rasa", "actions", "gateway"] + [f"rasa-{i}" for i in range(2, stack.replicas + 1)]]

@@ -68,11 +68,12 @@ class _CatalogCache:
         with self._lock:
             now = time.monotonic()
             stale = self._index is None or now - self._loaded_at > CATALOG_TTL_SECONDS
-            if not stale and now - self._checked_at > CATALOG_CHECK_SECONDS:
+            if stale or now - self._checked_at > CATALOG_CHECK_SECONDS:
                 self._checked_at = now
-                stale = catalog_signature(session) != self._signature
+                signature = catalog_signature(session)
+                stale = stale or signature != self._signature
             if stale:
-                self._signature = catalog_signature(session)
+                self._signature = signature
                 self._index = CatalogIndex.load(session)
                 self._loaded_at = self._checked_at = now
             return self._index
@@ -102,6 +103,11 @@ def latest_metadata(tracker: Tracker) -> Dict[str, Any]:
     return {}
 
 
+def user_intent(event: Dict[str, Any]) -> Optional[str]:
+    """The intent Rasa gave a `user` event of the tracker."""
+    return ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+
+
 def clarified_text(tracker: Tracker) -> Optional[str]:
     """After a clarifying question, the chosen button ("/check_stock{...}") stands for the
     message it clarified: that message's words, which may still name a product, a field
@@ -109,7 +115,7 @@ def clarified_text(tracker: Tracker) -> Optional[str]:
     if not (tracker.latest_message.get("text") or "").startswith("/"):
         return None
     turns = [e for e in tracker.events if e.get("event") == "user"]
-    if len(turns) >= 2 and ((turns[-2].get("parse_data") or {}).get("intent") or {}).get("name") == "nlu_fallback":
+    if len(turns) >= 2 and user_intent(turns[-2]) == "nlu_fallback":
         clarified = turns[-2].get("text") or ""
         return None if clarified.startswith("/") else clarified
     return None

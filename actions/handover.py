@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ShopUnavailable, dispatch, in_shop, latest_metadata, settings
+from actions.common import ShopUnavailable, dispatch, in_shop, latest_metadata, settings, user_intent
 from bot import fallback_answers, handover
 from bot.identities import find_identity
 
@@ -112,7 +112,7 @@ class ActionFallback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         user_turns = [e for e in tracker.events if e.get("event") == "user"][-2:]
-        intents = [((e.get("parse_data") or {}).get("intent") or {}).get("name") for e in user_turns]
+        intents = [user_intent(e) for e in user_turns]
         latest = tracker.latest_message
         if fallback_answers.two_misses(intents):
             reply = fallback_answers.offer_person()

@@ -43,10 +43,7 @@ def evaluate(model: Path, data: str, out: Path) -> None:
                           capture_output=True, text=True, check=True)
     from bot.nlu_eval import SetScores
 
-    scores = json.loads(live.stdout.strip().splitlines()[-1])
-    for derived in ("in_scope_accuracy", "routed_share"):
-        scores.pop(derived)
-    print("\n".join(SetScores(**scores).lines()))
+    print("\n".join(SetScores.from_json(live.stdout.strip().splitlines()[-1]).lines()))
     print(f"  rasa test nlu (no fallback): intent macro F1 {report['macro avg']['f1-score']:.3f}, "
           f"accuracy {report['accuracy']:.3f}; entity micro F1 {entities['micro avg']['f1-score']:.3f}: "
           + ", ".join(f"{k} {v['f1-score']:.2f}" for k, v in entities.items()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Tuple
 
 ROUTED = ("out_of_scope", "nlu_fallback", "request_human")
+DERIVED = ("in_scope_accuracy", "routed_share")  # properties printed beside the fields
 ANNOTATION = re.compile(r"\[([^\]]+)\]\((?:[a-z_]+)\)|\[([^\]]+)\]\{[^}]*\}")
 
 
@@ -66,6 +67,14 @@ class SetScores:
     @property
     def routed_share(self) -> float:
         return self.routed / self.out_of_scope if self.out_of_scope else 1.0
+
+    @classmethod
+    def from_json(cls, line: str) -> "SetScores":
+        """A set's scores as `python -m bot.nlu_eval` prints them (derived figures dropped)."""
+        data = json.loads(line)
+        for derived in DERIVED:
+            data.pop(derived, None)
+        return cls(**data)
 
     def lines(self) -> List[str]:
         return [
@@ -131,7 +140,7 @@ def main(argv: List[str]) -> int:
         sys.exit(__doc__)
     for result in evaluate(argv[0], argv[1:]):
         data: Dict = asdict(result)
-        data.update(in_scope_accuracy=result.in_scope_accuracy, routed_share=result.routed_share)
+        data.update({name: getattr(result, name) for name in DERIVED})
         print(json.dumps(data, ensure_ascii=False))
     return 0
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 from typing import List, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,12 +16,60 @@ MAX_HOLD_QUANTITY = 5
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L to misread at the till
 
 
-class HoldRefused(Exception):
-    """A hold that cannot be made; `reason` is one of: quantity, online, unavailable."""
+@dataclass(frozen=True)
+class HoldLimits:
+    """What one holder may keep aside: a hold costs nothing, so without limits a script
+    could empty every shelf for two days."""
 
-    def __init__(self, reason: str) -> None:
+    open_holds: int  # active at once
+    units_per_article: int  # of one variant, all stores together
+    created_per_day: int  # cancelled ones count: holding and cancelling in a loop is hoarding
+
+
+# An unverified conversation is only a sender id (free to make up); a verified customer
+# is a loyalty member, all their chats counted together.
+UNVERIFIED = HoldLimits(open_holds=2, units_per_article=2, created_per_day=5)
+VERIFIED = HoldLimits(open_holds=MAX_HOLD_QUANTITY, units_per_article=MAX_HOLD_QUANTITY,
+                      created_per_day=10)
+
+
+class HoldRefused(Exception):
+    """A hold that cannot be made; `reason` is one of: quantity, online, unavailable,
+    and for a holder at their limits (`limits` says which apply): open_holds,
+    units_per_article, created_per_day."""
+
+    def __init__(self, reason: str, limits: Optional[HoldLimits] = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.limits = limits
+
+
+def limits_for(customer_id: Optional[int]) -> HoldLimits:
+    return VERIFIED if customer_id is not None else UNVERIFIED
+
+
+def _check_limits(session: Session, variant_id: int, quantity: int, now: dt.datetime,
+                  identity_id: Optional[int], customer_id: Optional[int]) -> None:
+    if identity_id is None and customer_id is None:
+        return  # staff tools and imports hold for nobody in particular
+    limits = limits_for(customer_id)
+    holders = []
+    if identity_id is not None:
+        holders.append(Reservation.identity_id == identity_id)
+    if customer_id is not None:
+        holders.append(Reservation.customer_id == customer_id)
+    mine = or_(*holders)
+    held, same_article = session.execute(select(func.count(), func.coalesce(func.sum(
+        case((Reservation.variant_id == variant_id, Reservation.quantity), else_=0)), 0))
+        .where(mine, Reservation.status == "active")).one()
+    if held >= limits.open_holds:
+        raise HoldRefused("open_holds", limits)
+    if same_article + quantity > limits.units_per_article:
+        raise HoldRefused("units_per_article", limits)
+    made_today = session.execute(select(func.count()).select_from(Reservation).where(
+        mine, Reservation.created_at > now - dt.timedelta(days=1))).scalar()
+    if made_today >= limits.created_per_day:
+        raise HoldRefused("created_per_day", limits)
 
 
 def new_code() -> str:
@@ -33,6 +82,7 @@ def hold(session: Session, variant_id: int, store_id: int, quantity: int, *, now
     """Reserve units atomically: two shoppers can never hold the same last unit."""
     if not 1 <= quantity <= MAX_HOLD_QUANTITY:
         raise HoldRefused("quantity")
+    _check_limits(session, variant_id, quantity, now, identity_id, customer_id)
     kind = session.execute(select(Store.kind).where(Store.id == store_id)).scalar_one()
     if kind != "store":
         raise HoldRefused("online")

@@ -69,6 +69,24 @@ def button(title: str, intent: str, **entities: str) -> Dict[str, str]:
     return {"title": title, "payload": payload}
 
 
+def hold_limit_text(reason: str, limits: reservations.HoldLimits) -> str:
+    """Why this holder cannot hold more, and what would let them."""
+    verified = limits is reservations.VERIFIED
+    more = "" if verified else (
+        f" Une fois identifié avec l'e-mail ou le téléphone de votre carte de fidélité, vous "
+        f"pourrez en réserver jusqu'à {reservations.VERIFIED.open_holds}.")
+    if reason == "open_holds":
+        return (f"Vous avez déjà {limits.open_holds} réservations en cours, le maximum"
+                f"{'' if verified else ' sans identification'}. Annulez-en une (« annuler ma "
+                "réservation ») pour en faire une autre." + more)
+    if reason == "units_per_article":
+        return (f"Je peux mettre de côté au plus {limits.units_per_article} exemplaires d'un "
+                f"même article par client{'' if verified else ' non identifié'}." + more)
+    return ("Vous avez fait beaucoup de réservations aujourd'hui : je ne peux pas en "
+            "enregistrer d'autres avant demain. Un conseiller peut vous aider si besoin "
+            "(écrivez « parler à un conseiller »).")
+
+
 class StockDesk:
     """The stock services behind one conversation turn, with the shop's clock."""
 
@@ -380,6 +398,8 @@ class StockDesk:
                                          now=self.now.replace(tzinfo=None), hours=self.hold_hours,
                                          identity_id=identity.id, customer_id=identity.customer_id)
         except reservations.HoldRefused as refused:
+            if refused.limits is not None:
+                return reply.say(hold_limit_text(refused.reason, refused.limits))
             if refused.reason == "online":
                 return reply.say("La mise de côté se fait en magasin. Dans quelle ville "
                                  "voulez-vous le retirer ?")

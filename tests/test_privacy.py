@@ -12,7 +12,9 @@ from bot import identity as ident
 from bot import privacy
 from bot.identities import identity_for
 from bot.messaging import Messenger
-from bot.models import ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest
+from bot.models import (ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest, Reservation,
+                        Stock, Store)
+from bot.reservations import hold
 from bot.privacy_answers import CODE_SENT, PrivacyAsk, PrivacyDesk
 
 SECRET = "s" * 40
@@ -221,6 +223,27 @@ def test_erasure_needs_two_confirmations_and_leaves_nothing_identifying(shop, ou
         request = session.execute(select(PrivacyRequest).where(PrivacyRequest.kind == "erasure")).scalar_one()
         assert (request.status, request.customer_id) == ("done", 1)
         assert session.execute(text("SELECT count(*) FROM consent_ledger WHERE customer_id = 1")).scalar() > 0
+
+
+def erase_all(chat):
+    chat.say("erase", "supprimez mes données")
+    chat.say("erase", "/erase_data", confirm="1")
+    return chat.say("erase", "/erase_data", confirm="2")
+
+
+def test_erasure_gives_back_what_the_conversation_held_before_verifying(shop, outbox):
+    chat = Chat(shop, outbox, sender="web-holder")
+    with shop.begin() as session:
+        row = session.execute(select(Stock).join(Store, Store.id == Stock.store_id).where(
+            Store.kind == "store", Stock.quantity - Stock.reserved >= 2)).scalars().first()
+        place, free = (row.variant_id, row.store_id), row.quantity - row.reserved
+        hold(session, *place, 2, now=NOW, identity_id=identity_for(session, "web", "web-holder").id)
+    verify(chat, outbox)
+    erase_all(chat)
+    with shop() as session:
+        row = session.get(Stock, place)
+        assert row.quantity - row.reserved == free
+        assert session.execute(select(Reservation.status)).scalars().all() == ["cancelled"]
 
 
 def _found_anywhere(session, needle):

@@ -7,7 +7,7 @@ from sqlalchemy import insert, select
 
 from bot.db import make_engine, make_session_factory, migrate
 from bot.models import Base, Reservation, Stock
-from bot.reservations import HoldRefused, cancel, expire_due, hold
+from bot.reservations import UNVERIFIED, VERIFIED, HoldRefused, cancel, expire_due, hold
 
 NOW = dt.datetime(2026, 3, 12, 10, 0)
 
@@ -34,6 +34,8 @@ def tiny_shop(url, units=10):
         connection.execute(insert(tables["stock"]), [
             dict(variant_id=1, store_id=2, quantity=units, reserved=0, updated_at=NOW),
             dict(variant_id=1, store_id=1, quantity=units, reserved=0, updated_at=NOW)])
+        connection.execute(insert(tables["customers"]), [
+            dict(id=c, loyalty_status="none", created_at=NOW, language="fr") for c in (1, 2)])
         connection.execute(insert(tables["chat_identities"]), [
             dict(id=i, channel="web", external_id=f"s{i}", last_seen_at=NOW, created_at=NOW)
             for i in range(1, 101)])
@@ -90,14 +92,53 @@ def test_quantity_limits_and_online_location_are_refused(engine):
     for quantity, store_id, reason in ((0, 2, "quantity"), (6, 2, "quantity"), (-1, 2, "quantity"),
                                        (1, 1, "online"), (5, 2, None), (5, 2, None),
                                        (1, 2, "unavailable")):
+        customer = 1 if reason is None and reserved(engine) else 2  # 5 units each at most
         with factory.begin() as session:
             if reason is None:
-                hold(session, 1, store_id, quantity, now=NOW, identity_id=1)
+                hold(session, 1, store_id, quantity, now=NOW, customer_id=customer)
                 continue
             with pytest.raises(HoldRefused) as refused:
-                hold(session, 1, store_id, quantity, now=NOW, identity_id=1)
+                hold(session, 1, store_id, quantity, now=NOW, identity_id=3)
             assert refused.value.reason == reason
     assert reserved(engine) == 10
+
+
+def _try(factory, quantity=1, **holder):
+    try:
+        with factory.begin() as session:
+            hold(session, 1, 2, quantity, now=NOW, **holder)
+        return "held"
+    except HoldRefused as refused:
+        return refused.reason
+
+
+def test_an_unverified_conversation_holds_two_articles_at_most(engine):
+    factory = make_session_factory(engine)
+    assert _try(factory, 3, identity_id=1) == "units_per_article"
+    assert [_try(factory, identity_id=1) for _ in range(3)] == ["held", "held", "open_holds"]
+    assert _try(factory, identity_id=2) == "held"  # another conversation has its own allowance
+    assert reserved(engine) == 3
+
+
+def test_a_verified_customer_holds_five_across_all_their_chats(engine):
+    factory = make_session_factory(engine)
+    outcomes = [_try(factory, identity_id=identity, customer_id=1) for identity in (1, 2, 1, 2, 1, 2)]
+    assert outcomes == ["held"] * VERIFIED.open_holds + ["open_holds"]
+    assert _try(factory, identity_id=3, customer_id=2) == "held"
+    assert reserved(engine) == 6
+
+
+def test_holding_and_cancelling_in_a_loop_stops_for_the_day(engine):
+    factory = make_session_factory(engine)
+    outcomes = []
+    for _ in range(UNVERIFIED.created_per_day + 1):
+        outcomes.append(_try(factory, identity_id=1))
+        with factory.begin() as session:
+            cancel(session, identity_id=1)
+    assert outcomes == ["held"] * UNVERIFIED.created_per_day + ["created_per_day"]
+    assert reserved(engine) == 0
+    with factory.begin() as session:  # a day later the allowance is back
+        hold(session, 1, 2, 1, now=NOW + dt.timedelta(days=1, minutes=1), identity_id=1)
 
 
 def test_only_the_owner_can_cancel_and_only_once(engine):
@@ -118,7 +159,7 @@ def test_only_the_owner_can_cancel_and_only_once(engine):
 def test_holds_expire_by_themselves_and_free_the_stock_once(engine):
     factory = make_session_factory(engine)
     with factory.begin() as session:
-        hold(session, 1, 2, 3, now=NOW, hours=48, identity_id=1)
+        hold(session, 1, 2, 3, now=NOW, hours=48, customer_id=1)
         hold(session, 1, 2, 1, now=NOW + dt.timedelta(hours=10), hours=48, identity_id=2)
     assert expire_due(factory, NOW + dt.timedelta(hours=47)) == 0
     assert expire_due(factory, NOW + dt.timedelta(hours=48)) == 1

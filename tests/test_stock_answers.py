@@ -307,3 +307,18 @@ def test_a_verified_customer_without_a_place_gets_their_home_store(shop):
     assert f"À {home} :" in text
     anonymous = Conversation.text(Conversation(shop, "web-anon").say("stock", "pegasus 41 homme 42 noir"))
     assert "À " not in anonymous.splitlines()[1]
+
+
+def test_an_unverified_shopper_is_told_why_a_third_hold_is_refused(shop):
+    chat = Conversation(shop, sender="web-hoarder")
+    for city in ("lyon part dieu", "bordeaux"):
+        chat.say("stock", f"pegasus 41 homme 42 noir {city}")
+        assert Conversation.text(chat.say("hold", "gardez-le moi")).startswith("C'est fait")
+    chat.say("stock", "pegasus 41 homme 43 noir lyon part dieu")
+    sku = chat.context["stock_variant"]
+    before = available(shop, sku, "LYS-PDI")
+    refused = Conversation.text(chat.say("hold", "et celle-ci aussi"))
+    assert refused.startswith("Vous avez déjà 2 réservations en cours, le maximum sans "
+                              "identification.")
+    assert "jusqu'à 5" in refused
+    assert available(shop, sku, "LYS-PDI") == before

@@ -32,7 +32,7 @@ from bot.models import ChatIdentity, Customer, OutboundMessage, Product
 from bot.outbox import claim_for_channel, release, take_pending
 from bot.privacy import erase_conversations, export, export_zip, read_export_token
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.ratelimit import KeyedLocks
+from bot.ratelimit import KeyedLocks, RateLimiter
 from bot.reservations import expire_due
 from bot.settings import Settings
 from bot.stock_import import StockUpdateError, apply_stock_updates
@@ -54,6 +54,7 @@ WEBCHAT = web.AppKey("webchat", object)
 CONSOLE = web.AppKey("console", object)
 TILL = web.AppKey("till", Till)
 CONVERSATIONS = web.AppKey("conversations", KeyedLocks)
+LIMITER = web.AppKey("limiter", RateLimiter)
 HOLD_EXPIRY_INTERVAL = 60
 BIRTHDAY_PUSH_INTERVAL = 300  # the job is idempotent: running it often only narrows delays
 OUTBOX_INTERVAL = 2
@@ -61,6 +62,9 @@ OUTBOX_INTERVAL = 2
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
 MAX_BODY_BYTES = 1024 * 1024
+# Per conversation: a burst of 10 messages, then one a second; a sender further ahead
+# than MAX_FLOOD_WAIT seconds is answered at once instead of queued.
+FLOOD_BURST, FLOOD_RATE, MAX_FLOOD_WAIT = 10, 1.0, 5.0
 
 REPLY_EMPTY = ("Je n'ai rien reçu. Écrivez-moi votre question, par exemple : "
                "« Vous avez les Pegasus 41 en 42 à Lyon ? »")
@@ -71,6 +75,8 @@ REPLY_RASA_DOWN = ("Désolé, notre assistant est momentanément indisponible. R
 REPLY_ACTIONS_DOWN = ("Désolé, je n'arrive pas à consulter nos informations pour le moment. "
                       "Réessayez dans quelques instants.")
 REPLY_NOTHING = "Pardon, je n'ai pas de réponse à cela. Pouvez-vous reformuler ?"
+REPLY_FLOOD = ("Vous m'écrivez plus vite que je ne peux lire : patientez quelques secondes, "
+               "puis renvoyez votre dernier message.")
 
 REPLY_FIELDS = ("text", "buttons", "image", "custom", "attachment")
 
@@ -94,7 +100,7 @@ async def _read_rest_body(request: web.Request) -> Dict[str, Any]:
     try:
         raw = await request.read()
         body = await asyncio.to_thread(_decode_json, raw) if len(raw) > 65536 else _decode_json(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise BadRequest("Requête invalide : le corps doit être du JSON encodé en UTF-8.")
     if not isinstance(body, dict):
         raise BadRequest("Requête invalide : un objet JSON est attendu.")
@@ -128,6 +134,22 @@ def _check_bearer(request: web.Request, token: Optional[str]) -> None:
             content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
 
 
+def safe_metadata(metadata: Optional[Dict[str, Any]], channel: str) -> Dict[str, Any]:
+    """What of a client's metadata goes to Rasa: a shared position, and the channel,
+    which is the gateway's word. Anything else would be stored in the tracker and sent
+    to the action server on every later turn (a client can send a megabyte)."""
+    kept: Dict[str, Any] = {"comptoir_channel": channel}
+    location = (metadata or {}).get("location")
+    if isinstance(location, dict):
+        try:
+            latitude, longitude = float(location["latitude"]), float(location["longitude"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return kept
+        if -90 <= latitude <= 90 and -180 <= longitude <= 180:
+            kept["location"] = {"latitude": latitude, "longitude": longitude}
+    return kept
+
+
 def _say(sender: str, text: str) -> List[Dict[str, Any]]:
     return [{"recipient_id": sender, "text": text}]
 
@@ -142,11 +164,19 @@ async def converse(app: web.Application, sender: str, message: str,
     """
     started = time.monotonic()
     message = _clean_message(message)
-    metadata = {**(metadata or {}), "comptoir_channel": channel}
+    metadata = safe_metadata(metadata, channel)
     if not message:
         return _say(sender, REPLY_EMPTY)
     if len(message) > MAX_MESSAGE_CHARS:
         return _say(sender, REPLY_TOO_LONG)
+    # A flood is slowed down to what a person types and, past a point, answered at once
+    # (the wait is taken on arrival, so later messages wait longer and keep their order).
+    wait = app[LIMITER].wait(f"{channel}:{sender}")
+    if wait > MAX_FLOOD_WAIT:
+        logger.info("turn sender=%s refused: too many messages", sender_ref(sender))
+        return _say(sender, REPLY_FLOOD)
+    if wait > 0:
+        await asyncio.sleep(wait)
     # One turn at a time per conversation, in arrival order, whatever the channel does.
     async with app[CONVERSATIONS].hold(sender):
         return await _turn(app, sender, message, metadata, channel, started)
@@ -554,6 +584,7 @@ def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CONVERSATIONS] = KeyedLocks()
+    app[LIMITER] = RateLimiter(rate=FLOOD_RATE, burst=FLOOD_BURST)
     app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_channels(settings))

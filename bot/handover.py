@@ -116,12 +116,20 @@ def queue(session: Session) -> List[HandoverTicket]:
                                 .order_by(HandoverTicket.priority, HandoverTicket.id)).scalars())
 
 
-def claim(session: Session, ticket_id: int, agent_name: str) -> bool:
-    """Exactly one agent gets an open ticket, however many click at once."""
+def claim(session: Session, ticket_id: int, agent_id: int, agent_name: str) -> bool:
+    """Exactly one agent gets an open ticket, however many click at once; from then on
+    only they see the conversation (checked by id: display names may repeat)."""
     return session.execute(
         update(HandoverTicket).where(HandoverTicket.id == ticket_id, HandoverTicket.status == "open")
-        .values(status="claimed", claimed_by=agent_name, claimed_at=utcnow())
+        .values(status="claimed", claimed_by=agent_name, claimed_by_agent_id=agent_id,
+                claimed_at=utcnow())
         .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def handled_by(ticket: Optional[HandoverTicket], agent_id: int) -> bool:
+    """Is this agent the one handling the ticket now (the only one allowed to read it)?"""
+    return ticket is not None and ticket.status == "claimed" \
+        and ticket.claimed_by_agent_id == agent_id
 
 
 def finish(session: Session, ticket_id: int, status: str) -> Optional[HandoverTicket]:

@@ -421,7 +421,8 @@ class HandoverTicket(Base):
     priority = Column(SmallInteger, nullable=False, default=2)
     reason = Column(String(40), nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
-    claimed_by = Column(String(80))
+    claimed_by = Column(String(80))  # the agent's display name, for the queue
+    claimed_by_agent_id = Column(ForeignKey("agents.id", ondelete="SET NULL"))  # who may see it
     claimed_at = Column(DateTime)
     closed_at = Column(DateTime)
     off_hours = Column(Boolean, nullable=False, default=False)
@@ -493,13 +494,15 @@ class AgentSession(Base):
 
 
 class DataAccessLog(Base):
-    """Every view of a customer's personal data by an agent."""
+    """Every view of a transcript or of a customer's profile by an agent; a transcript of
+    a chat nobody verified has no customer id."""
 
     __tablename__ = "data_access_log"
     id = Column(Integer, primary_key=True)
     agent_id = Column(ForeignKey("agents.id", ondelete="SET NULL"))
-    customer_id = Column(Integer, nullable=False)
+    customer_id = Column(Integer)
     ticket_id = Column(Integer)
+    kind = Column(String(16), nullable=False, default="profile", server_default="profile")
     viewed_at = Column(DateTime, nullable=False, default=utcnow)
 
 

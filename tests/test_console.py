@@ -140,3 +140,89 @@ async def test_staff_see_open_data_requests_by_due_date_and_move_them_on(console
     assert bad.status == 400
     remaining = (await (await console.get("/console/api/requests")).json())["requests"]
     assert [r["kind"] for r in remaining] == ["erasure"]
+
+
+async def claimed_ticket(console, shop, sender="s-need"):
+    with shop.begin() as session:
+        ticket_id = handover.open_ticket(session, "web", sender, "demande du client").ticket_id
+        handover.add_message(session, ticket_id, "customer",
+                             "je suis joignable au 06 39 98 00 01 ou camille@example.org")
+    csrf = (await (await login(console)).json())["csrf"]
+    claim = await console.post(f"/console/api/tickets/{ticket_id}/claim", headers={"X-CSRF-Token": csrf})
+    assert (await claim.json())["ok"] is True
+    return ticket_id, csrf
+
+
+async def test_only_the_agent_handling_a_ticket_reads_it_masked_and_each_view_is_logged(
+        console, shop, aiohttp_client):
+    from sqlalchemy import select
+
+    from bot.models import DataAccessLog
+
+    ticket_id, _csrf = await claimed_ticket(console, shop)
+    view = await (await console.get(f"/console/api/tickets/{ticket_id}")).json()
+    assert view["messages"][0]["text"] == "je suis joignable au [téléphone] ou [e-mail]"
+    other = await aiohttp_client(console.server.app)
+    await login(other, "bob")
+    refused = await other.get(f"/console/api/tickets/{ticket_id}")
+    assert refused.status == 403
+    assert "camille" not in await refused.text()
+    with shop() as session:
+        logged = session.execute(select(DataAccessLog.agent_id, DataAccessLog.kind, DataAccessLog.ticket_id)).all()
+    assert len(logged) == 1 and logged[0][1:] == ("transcript", ticket_id)
+
+
+async def test_an_unclaimed_ticket_shows_no_conversation(console, shop):
+    with shop.begin() as session:
+        ticket_id = handover.open_ticket(session, "web", "s-open", "demande du client").ticket_id
+    await login(console)
+    assert (await console.get(f"/console/api/tickets/{ticket_id}")).status == 403
+
+
+async def test_claims_go_by_agent_not_by_display_name(console, shop, aiohttp_client):
+    with shop.begin() as session:
+        create_agent(session, "alice2", "Alice", PASSWORD)  # a namesake
+    ticket_id, _csrf = await claimed_ticket(console, shop)
+    namesake = await aiohttp_client(console.server.app)
+    csrf = (await (await login(namesake, "alice2")).json())["csrf"]
+    reply = await namesake.post(f"/console/api/tickets/{ticket_id}/reply", json={"text": "coucou"},
+                                headers={"X-CSRF-Token": csrf})
+    assert reply.status == 409
+    assert (await namesake.get(f"/console/api/tickets/{ticket_id}")).status == 403
+
+
+async def next_event(ws, kind, timeout=3):
+    import asyncio
+
+    while True:
+        event = await asyncio.wait_for(ws.receive_json(), timeout)
+        if event["type"] == kind:
+            return event
+
+
+async def test_a_customer_message_goes_to_the_handling_agent_only_and_masked(
+        console, shop, aiohttp_client):
+    import asyncio
+
+    from bot.gateway import CONSOLE
+
+    ticket_id, _csrf = await claimed_ticket(console, shop)
+    other = await aiohttp_client(console.server.app)
+    await login(other, "bob")
+    alice_ws, bob_ws = await console.ws_connect("/console/ws"), await other.ws_connect("/console/ws")
+    await console.server.app[CONSOLE].customer_message(ticket_id, "mon code est 483920")
+    message = await next_event(alice_ws, "message")
+    assert (message["ticket_id"], message["text"]) == (ticket_id, "mon code est [code]")
+    with pytest.raises(asyncio.TimeoutError):
+        await next_event(bob_ws, "message", timeout=1)
+    await alice_ws.close()
+    await bob_ws.close()
+
+
+async def test_logging_out_closes_the_agents_live_socket(console):
+    csrf = (await (await login(console)).json())["csrf"]
+    ws = await console.ws_connect("/console/ws")
+    await next_event(ws, "queue")
+    assert (await console.post("/console/logout", headers={"X-CSRF-Token": csrf})).status == 200
+    closing = await ws.receive(timeout=3)
+    assert ws.closed or closing.type.name in ("CLOSE", "CLOSED", "CLOSING")

@@ -133,3 +133,70 @@ async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp
     assert (await image.read()).startswith(b"\x89PNG")
     forged = offers.image_path("x" * 40, code)
     assert (await client.get(forged)).status == 404
+
+
+async def test_json_nested_thousands_deep_is_a_clean_400(client):
+    body = b'{"sender": "c1", "message": "x", "metadata": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = await client.post("/webhooks/rest/webhook", data=body,
+                                 headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert "JSON" in (await response.json())["error"]
+
+
+async def test_a_flood_from_one_sender_is_slowed_then_answered_at_once_others_unaffected(client):
+    import asyncio
+
+    from bot.gateway import FLOOD_BURST, MAX_FLOOD_WAIT, REPLY_FLOOD
+
+    async def say(sender):
+        response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "bonjour"})
+        assert response.status == 200
+        return (await response.json())[0]["text"]
+
+    flood = FLOOD_BURST + int(MAX_FLOOD_WAIT) + 6
+    answers = await asyncio.gather(*(say("flooder") for _ in range(flood)))
+    assert answers.count(REPLY_FLOOD) == 6
+    assert REPLY_FLOOD not in answers[:FLOOD_BURST]
+    assert "momentanément indisponible" in await say("someone-else")
+
+
+def test_only_a_position_and_the_channel_go_to_rasa_from_client_metadata():
+    from bot.gateway import safe_metadata
+
+    sent = {"location": {"latitude": "45.76", "longitude": 4.84, "note": "x" * 60_000},
+            "comptoir_channel": "telegram", "padding": "y" * 900_000}
+    assert safe_metadata(sent, "web") == {"comptoir_channel": "web",
+                                          "location": {"latitude": 45.76, "longitude": 4.84}}
+    assert safe_metadata({"location": {"latitude": 1e400, "longitude": 0}}, "web") == \
+        {"comptoir_channel": "web"}
+
+
+async def test_a_web_socket_keeps_its_first_session_and_counts_once(aiohttp_client, tmp_path, shop_url):
+    import asyncio
+
+    import socketio
+
+    from bot.gateway import WEBCHAT
+
+    port = free_port()
+    client = await aiohttp_client(init_app(gateway_settings(tmp_path, shop_url, GATEWAY_PORT=str(port))),
+                                  server_kwargs={"port": port})
+    confirmed = asyncio.Queue()
+    browser = socketio.AsyncClient(reconnection=False)
+    browser.on("session_confirm", confirmed.put_nowait)
+    origin = str(client.make_url("")).rstrip("/")
+    await browser.connect(origin, transports=["polling"], headers={"Origin": origin})
+    try:
+        await browser.emit("session_request", {})
+        first = await asyncio.wait_for(confirmed.get(), 10)
+        for _ in range(20):  # each a fresh, valid id: an attempt to switch past the limits
+            await browser.emit("session_request", {"session_id": "f" * 32})
+            assert await asyncio.wait_for(confirmed.get(), 10) == first
+        assert client.server.app[WEBCHAT].connected == {first: 1}
+    finally:
+        # The server closes it: a polling client's own goodbye waits out a long poll.
+        await client.server.app[WEBCHAT].sio.eio.disconnect()
+        await browser.disconnect()
+        for task in (browser.eio.read_loop_task, browser.eio.write_loop_task):
+            if task is not None:
+                task.cancel()

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import handover
+from bot.agents import create_agent
 from bot.models import HandoverTicket
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -60,22 +61,26 @@ def test_off_hours_tickets_do_not_take_the_conversation(shop):
 def test_two_agents_claiming_at_once_exactly_one_gets_it(shop):
     with shop.begin() as session:
         ticket_id = handover.open_ticket(session, "web", "s2", "demande du client").ticket_id
+        agent_ids = [create_agent(session, f"agent{i}", "Camille", "a long password").id
+                     for i in range(8)]  # one display name for all: claims go by id
     barrier, wins = threading.Barrier(8), []
 
-    def agent(name):
+    def agent(agent_id):
         barrier.wait()
         with shop.begin() as session:
-            if handover.claim(session, ticket_id, name):
-                wins.append(name)
+            if handover.claim(session, ticket_id, agent_id, "Camille"):
+                wins.append(agent_id)
 
-    threads = [threading.Thread(target=agent, args=(f"agent{i}",)) for i in range(8)]
+    threads = [threading.Thread(target=agent, args=(agent_id,)) for agent_id in agent_ids]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
     assert len(wins) == 1
     with shop() as session:
-        assert session.get(HandoverTicket, ticket_id).claimed_by == wins[0]
+        ticket = session.get(HandoverTicket, ticket_id)
+        assert [handover.handled_by(ticket, agent_id) for agent_id in agent_ids].count(True) == 1
+        assert handover.handled_by(ticket, wins[0])
 
 
 def test_messages_and_notes_stay_with_the_ticket_and_hand_back_ends_it(shop):

@@ -724,6 +724,42 @@ async def test_handover_between_a_web_customer_and_an_agent(stack, agent):
     await customer.eio.disconnect(abort=True)
 
 
+async def test_a_verified_customers_transcript_reaches_only_the_claiming_agent_masked(stack, agent):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.shop_url, future=True)
+    with engine.connect() as connection:
+        email, phone = connection.execute(text(
+            "SELECT email, phone FROM customers WHERE id = 7")).one()
+    sender = "need-to-know-1"
+    stack.say(sender, "quelles données avez-vous sur moi ?")
+    stack.say(sender, email)
+    assert email in texts(stack.say(sender, outbox_code(stack, email)))
+    assert "/exports/" in texts(stack.say(sender, "je veux exporter mes données"))
+    assert "conseiller" in texts(stack.say(sender, "je veux parler à un conseiller"))
+
+    http, csrf = await console_session(stack, agent)
+    queue = (await (await http.get("/console/api/queue")).json())["tickets"]
+    ticket_id = max(t["id"] for t in queue if t["status"] == "open")
+    assert (await http.get(f"/console/api/tickets/{ticket_id}")).status == 403  # not claimed yet
+    claimed = await http.post(f"/console/api/tickets/{ticket_id}/claim", headers={"X-CSRF-Token": csrf})
+    assert (await claimed.json())["ok"] is True
+    body = await (await http.get(f"/console/api/tickets/{ticket_id}")).text()
+    view = json.loads(body)
+    assert view["verified"] is True
+    shown = "\n".join(m["text"] for m in view["transcript"])
+    assert "quelles données avez-vous sur moi ?" in shown and "[lien d'export]" in shown
+    for secret in (email, phone, "/exports/"):
+        assert secret not in body, secret
+    with engine.connect() as connection:
+        kinds = connection.execute(text("SELECT kind FROM data_access_log WHERE ticket_id = :t"),
+                                   {"t": ticket_id}).scalars().all()
+    engine.dispose()
+    assert sorted(kinds) == ["profile", "transcript"]
+    await http.post(f"/console/api/tickets/{ticket_id}/close", headers={"X-CSRF-Token": csrf})
+    await http.close()
+
+
 async def stack_history(stack, session_id):
     import aiohttp
 

@@ -16,13 +16,14 @@ import logging
 import secrets
 import weakref
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
 from bot import agents, handover
 from bot.db import in_session
+from bot.redact import mask
 from bot.models import (ChatIdentity, Customer, DataAccessLog, HandoverTicket, PrivacyRequest,
                         utcnow)
 
@@ -46,7 +47,10 @@ class Console:
         self.resume = resume
         self.transcript = transcript
         self.secure = secure_cookies
-        self.sockets: "weakref.WeakSet[web.WebSocketResponse]" = weakref.WeakSet()
+        # Each live socket with the agent and the login session it belongs to: a customer's
+        # words go to the agent handling the ticket only, and logging out closes them.
+        self.sockets: "weakref.WeakKeyDictionary[web.WebSocketResponse, Tuple[int, str]]" = \
+            weakref.WeakKeyDictionary()
         self._last_queue: Optional[str] = None
 
     # Plumbing ------------------------------------------------------------------------
@@ -120,6 +124,9 @@ class Console:
         await self.agent(request, csrf=True)
         token = request.cookies.get(COOKIE, "")
         await self.db(lambda s: agents.logout(s, token))
+        for ws, (_agent_id, ws_token) in list(self.sockets.items()):
+            if hmac.compare_digest(ws_token.encode(), token.encode()):
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"deconnexion")
         response = web.json_response({"ok": True})
         response.del_cookie(COOKIE, path="/console")
         return response
@@ -142,6 +149,8 @@ class Console:
         return web.json_response({"tickets": await self.db(self._queue)})
 
     async def ticket_view(self, request: web.Request) -> web.Response:
+        """The conversation, for the agent handling the ticket only; every view is logged,
+        and personal data, codes and export links are masked in what is shown."""
         info = await self.agent(request)
         ticket_id = int(request.match_info["id"])
 
@@ -149,6 +158,8 @@ class Console:
             ticket = session.get(HandoverTicket, ticket_id)
             if ticket is None:
                 return None
+            if not handover.handled_by(ticket, info.agent_id):
+                return {"refused": True}
             messages, notes = handover.conversation(session, ticket_id)
             profile = None
             identity = session.execute(select(ChatIdentity).where(
@@ -156,17 +167,20 @@ class Console:
                 ChatIdentity.external_id == ticket.sender_id)).scalar_one_or_none()
             verified = identity is not None and identity.verified_at is not None \
                 and identity.customer_id is not None
-            if verified and ticket.claimed_by == info.display_name:
+            customer_id = identity.customer_id if verified else ticket.customer_id
+            session.add(DataAccessLog(agent_id=info.agent_id, customer_id=customer_id,
+                                      ticket_id=ticket_id, kind="transcript", viewed_at=utcnow()))
+            if verified:
                 customer = session.get(Customer, identity.customer_id)
                 profile = {"name": f"{customer.first_name} {customer.last_name}",
                            "loyalty": customer.loyalty_status, "card": customer.loyalty_card}
                 session.add(DataAccessLog(agent_id=info.agent_id, customer_id=customer.id,
-                                          ticket_id=ticket_id, viewed_at=utcnow()))
+                                          ticket_id=ticket_id, kind="profile", viewed_at=utcnow()))
             return {
                 "id": ticket.id, "channel": ticket.channel, "status": ticket.status,
                 "reason": ticket.reason, "claimed_by": ticket.claimed_by, "sender": ticket.sender_id,
                 "verified": verified, "profile": profile,
-                "messages": [{"author": m.author, "text": m.text,
+                "messages": [{"author": m.author, "text": mask(m.text),
                               "at": m.created_at.isoformat()} for m in messages],
                 "notes": [{"text": n.text, "at": n.created_at.isoformat()} for n in notes]}
 
@@ -174,8 +188,12 @@ class Console:
         if data is None:
             raise web.HTTPNotFound(text=json.dumps({"error": "Ticket introuvable."}),
                                    content_type="application/json")
+        if data.get("refused"):
+            raise web.HTTPForbidden(text=json.dumps({
+                "error": "Seul le conseiller qui a pris ce ticket en charge voit la conversation."}),
+                content_type="application/json")
         events = await self.transcript(data.pop("sender"))
-        data["transcript"] = [{"sender": e["sender"], "text": e["text"]}
+        data["transcript"] = [{"sender": e["sender"], "text": mask(e["text"])}
                               for e in events if "sender" in e]
         data["summary"] = summarise(events, data["transcript"])
         return web.json_response(data)
@@ -195,18 +213,19 @@ class Console:
         if ticket is None:
             return {"ok": False, "error": "Ticket introuvable."}
         if action == "claim":
-            won = await self.db(lambda s: handover.claim(s, ticket_id, info.display_name))
+            won = await self.db(lambda s: handover.claim(s, ticket_id, info.agent_id,
+                                                         info.display_name))
             await self.broadcast_queue(force=True)
             return {"ok": won} if won else {"ok": False, "error": "Ce ticket est déjà pris."}
-        if ticket.status != "claimed" or ticket.claimed_by != info.display_name:
+        if not handover.handled_by(ticket, info.agent_id):
             return {"ok": False, "error": "Prenez d'abord ce ticket en charge."}
         if action == "reply":
             if not text:
                 return {"ok": False, "error": "Message vide."}
             await self.db(lambda s: handover.add_message(s, ticket_id, "agent", text, info.agent_id))
             await self.deliver(ticket.channel, ticket.sender_id, text, info.display_name)
-            await self.send_all({"type": "message", "ticket_id": ticket_id, "author": "agent",
-                                 "text": text})
+            await self.send_to(info.agent_id, {"type": "message", "ticket_id": ticket_id,
+                                               "author": "agent", "text": mask(text)})
         elif action == "note":
             if not text:
                 return {"ok": False, "error": "Note vide."}
@@ -266,7 +285,7 @@ class Console:
         info = await self.agent(request)
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
         await ws.prepare(request)
-        self.sockets.add(ws)
+        self.sockets[ws] = (info.agent_id, request.cookies.get(COOKIE, ""))
         await ws.send_json({"type": "queue", "tickets": await self.db(self._queue)})
         async for message in ws:
             if message.type != WSMsgType.TEXT:
@@ -285,18 +304,30 @@ class Console:
         return ws
 
     async def _close_sockets(self, _app: web.Application) -> None:
-        for ws in list(self.sockets):
+        for ws in list(self.sockets.keys()):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"arret du serveur")
 
     async def send_all(self, event: Dict[str, Any]) -> None:
-        for ws in list(self.sockets):
+        await self._send([ws for ws in list(self.sockets.keys())], event)
+
+    async def send_to(self, agent_id: int, event: Dict[str, Any]) -> None:
+        await self._send([ws for ws, (owner, _token) in list(self.sockets.items())
+                          if owner == agent_id], event)
+
+    @staticmethod
+    async def _send(sockets: List[web.WebSocketResponse], event: Dict[str, Any]) -> None:
+        for ws in sockets:
             if not ws.closed:
                 with contextlib.suppress(ConnectionResetError, RuntimeError):
                     await ws.send_json(event)
 
     async def customer_message(self, ticket_id: int, text: str) -> None:
-        await self.send_all({"type": "message", "ticket_id": ticket_id, "author": "customer",
-                             "text": text})
+        """A customer's words during a handover: to the agent handling it, masked; the
+        others only see the queue move."""
+        ticket = await self.db(lambda s: s.get(HandoverTicket, ticket_id))
+        if ticket is not None and ticket.status == "claimed" and ticket.claimed_by_agent_id:
+            await self.send_to(ticket.claimed_by_agent_id, {
+                "type": "message", "ticket_id": ticket_id, "author": "customer", "text": mask(text)})
 
     async def broadcast_queue(self, force: bool = False) -> None:
         tickets = await self.db(self._queue)

@@ -121,6 +121,12 @@ class WebChat:
                                        "style-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:"})
 
     async def on_session_request(self, sid: str, data: Any = None) -> None:
+        current = await self._session_id(sid)
+        if current is not None:
+            # One session per socket: switching ids on an open socket would step past the
+            # per-conversation limits and count this socket in many sessions.
+            await self.sio.emit("session_confirm", current, to=sid)
+            return
         wanted = valid_session_id((data or {}).get("session_id") if isinstance(data, dict) else None)
         session_id = wanted or new_session_id()
         await self.sio.save_session(sid, {"session_id": session_id})

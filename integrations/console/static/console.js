@@ -97,6 +97,12 @@
   function show(id) {
     current = id;
     api("GET", "/console/api/tickets/" + id).then(function (t) {
+      if (t._status !== 200) {  // only the agent handling a ticket reads it
+        ["summary", "profile", "log", "notes"].forEach(function (part) { $(part).textContent = ""; });
+        $("ticket").hidden = false;
+        $("ticket-error").textContent = t.error || "Ticket indisponible.";
+        return;
+      }
       $("ticket").hidden = false;
       $("ticket-error").textContent = "";
       $("ticket-title").textContent = "Ticket " + t.id + " — " + t.reason + " (" + t.channel + ")";

@@ -111,6 +111,11 @@ async def _read_rest_body(request: web.Request) -> Dict[str, Any]:
             or not sender.isprintable():
         raise BadRequest("Requête invalide : « sender » doit être un identifiant texte "
                          f"de 1 à {MAX_SENDER_CHARS} caractères.")
+    if ":" in sender:
+        # "telegram:42" is a Telegram user's conversation, "effacé:7" an erased ticket: a
+        # REST client must not be able to speak in, or erase, another channel's chat.
+        raise BadRequest("Requête invalide : « sender » ne peut pas contenir « : », réservé "
+                         "aux conversations des autres canaux.")
     if message is None:
         message = ""
     if not isinstance(message, str):

@@ -10,22 +10,23 @@ import hmac
 import io
 import json
 import zipfile
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from sqlalchemy import delete, inspect, select, text, update
+from sqlalchemy import and_, delete, inspect, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.consent import set_consent
 from bot.models import (CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Consent,
                         ConsentLedgerEntry, Customer, HandoverTicket, OutboundMessage,
-                        PrivacyRequest, Purchase, Reservation, StockAlert, VerificationCode,
-                        Voucher)
+                        PrivacyRequest, Purchase, Reservation, StockAlert, TicketMessage,
+                        TicketNote, VerificationCode, Voucher)
 from bot.reservations import cancel as cancel_holds
 from bot.reservations import release_hold
 
 DUE_DAYS = 30
 EXPORT_HOURS = 24
+ERASED_TEXT = "[supprimé à la demande du client]"
 CONSENT_WORDING = "consentement-chat-2025-01"
 PURPOSE_FR = {"offers": "offres", "birthday": "anniversaire", "back_in_stock": "alertes de stock",
               "personalisation": "personnalisation"}
@@ -238,8 +239,7 @@ def erase(session: Session, customer_id: int, now: dt.datetime) -> List[str]:
     session.execute(delete(Consent).where(Consent.customer_id == customer_id))
     session.execute(delete(Voucher).where(Voucher.customer_id == customer_id))
     session.execute(delete(VerificationCode).where(VerificationCode.customer_id == customer_id))
-    session.execute(update(HandoverTicket).where(HandoverTicket.customer_id == customer_id)
-                    .values(customer_id=None))
+    _erase_tickets(session, customer_id, [(i.channel, i.external_id) for i in identities], now)
     ids = [i.id for i in identities]
     if ids:
         session.execute(delete(OutboundMessage).where(OutboundMessage.identity_id.in_(ids)))
@@ -248,8 +248,6 @@ def erase(session: Session, customer_id: int, now: dt.datetime) -> List[str]:
         session.execute(delete(Consent).where(Consent.identity_id.in_(ids)))
         session.execute(delete(VerificationCode).where(VerificationCode.identity_id.in_(ids)))
         session.execute(delete(ChatIdentity).where(ChatIdentity.id.in_(ids)))
-    session.execute(update(HandoverTicket).where(HandoverTicket.sender_id.in_(senders))
-                    .values(sender_id="effacé"))
     customer = session.get(Customer, customer_id)
     for field in ("loyalty_card", "first_name", "last_name", "email", "phone", "birthday",
                   "preferred_channel", "address_line", "address_postcode", "address_city"):
@@ -257,6 +255,28 @@ def erase(session: Session, customer_id: int, now: dt.datetime) -> List[str]:
     customer.loyalty_status, customer.loyalty_points, customer.home_store_id = "none", 0, None
     customer.erased_at = now
     return senders
+
+
+def _erase_tickets(session: Session, customer_id: int, chats: List[Tuple[str, str]],
+                   now: dt.datetime) -> None:
+    """The customer's handover tickets keep their counts, not their words: what was said
+    to and by the agents and the agents' notes are removed; each ticket gets a sender id
+    of its own that no channel can send from (REST refuses ':' in a sender id)."""
+    mine = [HandoverTicket.customer_id == customer_id] + [
+        and_(HandoverTicket.channel == channel, HandoverTicket.sender_id == sender)
+        for channel, sender in chats]
+    tickets = session.execute(select(HandoverTicket).where(or_(*mine))).scalars().all()
+    for ticket in tickets:
+        ticket.customer_id = None
+        ticket.sender_id = f"effacé:{ticket.id}"
+        if ticket.status in ("open", "claimed"):
+            ticket.status, ticket.closed_at = "closed", now
+    ids = [t.id for t in tickets]
+    if ids:
+        session.execute(update(TicketMessage).where(TicketMessage.ticket_id.in_(ids))
+                        .values(text=ERASED_TEXT))
+        session.execute(update(TicketNote).where(TicketNote.ticket_id.in_(ids))
+                        .values(text=ERASED_TEXT))
 
 
 def erase_conversations(tracker_engine: Engine, senders: List[str]) -> int:

@@ -200,3 +200,10 @@ async def test_a_web_socket_keeps_its_first_session_and_counts_once(aiohttp_clie
         for task in (browser.eio.read_loop_task, browser.eio.write_loop_task):
             if task is not None:
                 task.cancel()
+
+
+@pytest.mark.parametrize("sender", ["telegram:4242", "effacé:7", "a:b"])
+async def test_a_rest_sender_cannot_name_another_channels_conversation(client, sender):
+    response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "bonjour"})
+    assert response.status == 400
+    assert "« : »" in (await response.json())["error"]

@@ -246,6 +246,36 @@ def test_erasure_gives_back_what_the_conversation_held_before_verifying(shop, ou
         assert session.execute(select(Reservation.status)).scalars().all() == ["cancelled"]
 
 
+def test_erasure_empties_the_customers_tickets_and_touches_no_other_channel(shop, outbox):
+    from bot import handover
+    from bot.agents import create_agent
+    from bot.models import HandoverTicket, TicketMessage, TicketNote
+
+    chat = Chat(shop, outbox, sender="4242")
+    with shop.begin() as session:
+        agent_id = create_agent(session, "zoe", "Zoé", "a long password").id
+        mine = [handover.open_ticket(session, "web", "4242", "demande du client").ticket_id]
+        handover.add_message(session, mine[0], "customer", "je déménage au 8 rue Neuve à Lille")
+        handover.add_note(session, mine[0], agent_id, "Mme Martin rappellera lundi")
+        handover.finish(session, mine[0], "closed")
+        mine.append(handover.open_ticket(session, "web", "4242", "demande du client").ticket_id)
+        theirs = handover.open_ticket(session, "telegram", "4242", "demande du client").ticket_id
+        handover.add_message(session, theirs, "customer", "bonjour, une question sur ma commande")
+    verify(chat, outbox)
+    erase_all(chat)
+    with shop() as session:
+        erased = [session.get(HandoverTicket, t) for t in mine]
+        assert sorted(t.sender_id for t in erased) == sorted(f"effacé:{t}" for t in mine)
+        assert {t.status for t in erased} == {"closed"}
+        texts = session.execute(select(TicketMessage.text).where(TicketMessage.ticket_id.in_(mine))).scalars().all() \
+            + session.execute(select(TicketNote.text).where(TicketNote.ticket_id.in_(mine))).scalars().all()
+        assert texts == [privacy.ERASED_TEXT] * 2
+        other = session.get(HandoverTicket, theirs)
+        assert (other.channel, other.sender_id, other.status) == ("telegram", "4242", "open")
+        assert session.execute(select(TicketMessage.text).where(TicketMessage.ticket_id == theirs)).scalar_one() \
+            == "bonjour, une question sur ma commande"
+
+
 def _found_anywhere(session, needle):
     for table in inspect(session.bind).get_table_names():
         columns = [c["name"] for c in inspect(session.bind).get_columns(table)

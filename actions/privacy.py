@@ -10,7 +10,6 @@ from rasa_sdk import Tracker
 
 from actions.common import DeskAction, clarified_text, in_shop, latest_metadata, settings
 from bot.identity import Verifier
-from bot.messaging import Messenger
 from bot.offers_answers import OffersDesk
 from bot.privacy_answers import PrivacyAsk
 from bot.stock_answers import Reply
@@ -22,13 +21,12 @@ def privacy_ask(tracker: Tracker) -> PrivacyAsk:
                       channel=channel if channel in ("web", "telegram") else "web",
                       sender=tracker.sender_id, pending=tracker.get_slot("pending"),
                       confirm=next(tracker.get_latest_entity_values("confirm"), None),
-                      public_url=settings().gateway_url)
+                      public_url=settings().public_url)
 
 
 async def answer(kind: str, ask: PrivacyAsk) -> Reply:
     config = settings()
-    verifier = Verifier(config.identity_secret,
-                        Messenger(config.outbox_dir, config.smtp_url, config.mail_from))
+    verifier = Verifier(config.identity_secret)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
     def work(session) -> Reply:

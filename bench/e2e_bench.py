@@ -259,7 +259,7 @@ def start_comptoir(var_dir: Path, backend: Dict[str, str]) -> Dict[str, object]:
     pids = {name: int(process.wait_for(rf"{name} started \(pid (\d+)\)", 5).group(1))
             for name in ["rasa", *(f"rasa-{i + 1}" for i in range(1, replicas)), "actions", "gateway"]}
     return {"process": process, "url": f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
-            "ready_s": ready, "trained": trained, "pids": pids}
+            "ready_s": ready, "trained": trained, "pids": pids, "ports": ports, "env": env}
 
 
 def start_bare_rasa() -> Dict[str, object]:

@@ -12,9 +12,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.models import Agent, AgentSession, utcnow
+from bot.models import Agent, AgentSession, LoginFailure, utcnow
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per client address
+MAX_FAILURES_ANYWHERE = 50
 LOCK_MINUTES = 15
 SESSION_HOURS = 12
 _hasher = PasswordHasher()
@@ -52,9 +53,16 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _address_ref(address: str) -> str:
+    return hashlib.sha256(f"console-login:{address}".encode()).hexdigest()
+
+
 def login(session: Session, username: str, password: str,
-          now: Optional[dt.datetime] = None) -> Optional[LoggedIn]:
-    """None for a wrong password, an unknown user or a locked account (same answer)."""
+          now: Optional[dt.datetime] = None, address: str = "") -> Optional[LoggedIn]:
+    """None for a wrong password, an unknown user or a locked account (same answer, same
+    work). MAX_FAILURES wrong passwords from one client address lock the account for
+    that address for LOCK_MINUTES; MAX_FAILURES_ANYWHERE from all addresses together
+    lock it everywhere (a guessing attack spread over many machines)."""
     now = now or utcnow()
     agent = session.execute(select(Agent).where(
         Agent.username == username.strip().lower())).scalar_one_or_none()
@@ -64,18 +72,22 @@ def login(session: Session, username: str, password: str,
         except VerificationError:
             pass
         return None
-    if agent.locked_until is not None and agent.locked_until > now:
-        return None
+    ref = _address_ref(address)
+    since = now - dt.timedelta(minutes=LOCK_MINUTES)
+    recent = session.execute(select(LoginFailure.address_ref).where(
+        LoginFailure.agent_id == agent.id, LoginFailure.failed_at > since)).scalars().all()
+    locked = recent.count(ref) >= MAX_FAILURES or len(recent) >= MAX_FAILURES_ANYWHERE
     try:
+        # Checked even when locked: a locked account must not answer faster than a
+        # wrong password (that would tell which accounts exist and are under attack).
         _hasher.verify(agent.password_hash, password)
     except (VerificationError, InvalidHashError):
-        agent.failed_logins += 1
-        if agent.failed_logins >= MAX_FAILURES:
-            agent.locked_until = now + dt.timedelta(minutes=LOCK_MINUTES)
-            agent.failed_logins = 0
+        session.add(LoginFailure(agent_id=agent.id, address_ref=ref, failed_at=now))
         return None
-    agent.failed_logins = 0
-    agent.locked_until = None
+    if locked:
+        return None
+    session.execute(delete(LoginFailure).where(LoginFailure.agent_id == agent.id,
+                                               LoginFailure.address_ref == ref))
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(AgentSession(token_hash=_hash_token(token), agent_id=agent.id, csrf_token=csrf,
                              created_at=now, expires_at=now + dt.timedelta(hours=SESSION_HOURS)))

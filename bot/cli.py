@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -230,7 +231,7 @@ def cmd_offers(settings: Settings, args) -> int:
             return 2
         queued, sent = offers.run_birthday_pushes(
             factory, settings.offer_rules, dt.datetime.now(dt.timezone.utc), settings.identity_secret,
-            settings.gateway_url, Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from))
+            settings.public_url, Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from))
         _step(f"{queued} birthday pushes queued, {sent} emails/SMS sent "
               "(Telegram ones leave with the gateway's outbox)")
         return 0
@@ -333,11 +334,17 @@ HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    # var/ holds the databases, secrets, the endpoints file with the action server's token
+    # and the outbox with one-time codes: readable by this user only, whatever the
+    # shell's umask (the supervisor's children inherit it).
+    os.umask(0o077)
     try:
         settings = load_settings()
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.var_dir.chmod(0o700)  # also for a var/ made by an earlier version
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "aiohttp.access"):

@@ -39,6 +39,9 @@ def make_engine(url: str, busy_timeout: float = 15.0, **kwargs) -> Engine:
     answer a connection (PostgreSQL): past it, callers get an error, customers a polite
     message, and the next turn tries again.
     """
+    # An error's message must not carry the statement's values (contacts, codes, tokens)
+    # into a log line.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         pooled = sqlite_file_pool(url)
         if pooled:

@@ -26,18 +26,19 @@ from sqlalchemy.orm import sessionmaker
 from bot import handover
 from bot.consent import stop_chat
 from bot.db import in_session, make_engine, make_session_factory, ping
-from bot.identities import identity_for
-from bot.identity import accept_customer_token
+from bot.identities import find_identity, identity_for
+from bot.identity import accept_customer_token, verified_customer
 from bot.models import ChatIdentity, Customer, OutboundMessage, Product
 from bot.outbox import claim_for_channel, release, take_pending
-from bot.privacy import erase_conversations, export, export_zip, read_export_token
+from bot.privacy import erase_conversations, export, export_zip, use_export_link
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.ratelimit import KeyedLocks, RateLimiter
+from bot.redact import export_links_masked, hidden_if_personal
 from bot.reservations import expire_due
 from bot.settings import Settings
 from bot.stock_import import StockUpdateError, apply_stock_updates
 from bot.supervisor import STOP_GRACE_SECONDS
-from bot.messaging import Messenger
+from bot.messaging import Messenger, send_queued_mail
 from bot.offers import run_birthday_pushes
 from integrations.console import Console
 from integrations.till import Till
@@ -58,6 +59,9 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 HOLD_EXPIRY_INTERVAL = 60
 BIRTHDAY_PUSH_INTERVAL = 300  # the job is idempotent: running it often only narrows delays
 OUTBOX_INTERVAL = 2
+MAIL_INTERVAL = 1  # one-time codes: the shopper is waiting for theirs
+# Holds last 48 h and are cancelled from the same chat: a web session id outlives them.
+WEB_SESSION_DAYS = 7
 
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
@@ -322,13 +326,15 @@ async def _erase_conversations(app: web.Application, senders: List[str]) -> None
 
 
 async def export_download(request: web.Request) -> web.Response:
-    """GET /exports/{token}: a customer's data export, for 24 hours after it was asked."""
-    settings = request.app[SETTINGS]
+    """GET /exports/{token}: a customer's data export, once, within 24 hours of asking."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    customer_id = read_export_token(settings.identity_secret, request.match_info["token"], now)
+    token = request.match_info["token"]
+    customer_id = await in_session(request.app[SESSIONS],
+                                   lambda session: use_export_link(session, token, now))
     if customer_id is None:
         return web.Response(status=410, content_type="text/plain", charset="utf-8",
-                            text="Ce lien d'export n'est pas valide ou a expiré. Redemandez-le au chat.")
+                            text="Ce lien d'export n'est pas valide, a déjà servi ou a expiré. "
+                                 "Redemandez-le au chat.")
 
     def senders(session) -> Optional[List[str]]:
         customer = session.get(Customer, customer_id)
@@ -357,6 +363,13 @@ async def rest_webhook(request: web.Request) -> web.Response:
     token = request.app[SETTINGS].gateway_rest_token
     if token is not None:  # open on loopback; settings demand a token beyond it
         _check_bearer(request, token)
+    if request.content_type != "application/json":
+        # A web page open in a browser on this machine could post a "simple" form or
+        # text/plain request to a loopback gateway; JSON makes the browser ask first.
+        raise web.HTTPUnsupportedMediaType(
+            text=json.dumps({"error": "Requête invalide : envoyez du JSON "
+                                      "(Content-Type: application/json)."}),
+            content_type="application/json")
     body = await _read_rest_body(request)
     replies = await converse(request.app, body["sender"], body["message"], body["metadata"])
     return web.json_response(replies)
@@ -429,6 +442,48 @@ async def history(app: web.Application, sender: str) -> List[Dict[str, Any]]:
         return []
 
 
+async def replay(app: web.Application, session_id: str) -> List[Dict[str, Any]]:
+    """What the web widget shows again on reload: the current conversation session only
+    (Rasa starts a new one after an hour of silence), export links masked, and, unless
+    the chat is verified right now, every message holding personal data or a code
+    hidden (after the verification lapsed or "déconnectez-moi", the browser may be
+    someone else's)."""
+    try:
+        events = await app[RASA].tracker_events(session_id)
+    except RasaUnavailable:
+        return []
+    starts = [i for i, event in enumerate(events) if event.get("event") == "session_started"]
+    shown = transcript(events[starts[-1]:] if starts else events)
+
+    def verified(session) -> bool:
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        return verified_customer(find_identity(session, "web", session_id), now) is not None
+
+    try:
+        proven = await in_session(app[SESSIONS], verified)
+    except SQLAlchemyError:
+        proven = False
+    hide = export_links_masked if proven else hidden_if_personal
+    return [{**message, "text": hide(message["text"])} for message in shown]
+
+
+async def web_session_alive(app: web.Application, session_id: str) -> bool:
+    """May a browser go on with this session id? Not after WEB_SESSION_DAYS without a
+    message: the widget keeps its id in the shop site's storage, for anyone at that
+    browser later."""
+    def alive(session) -> bool:
+        identity = find_identity(session, "web", session_id)
+        if identity is None or identity.last_seen_at is None:
+            return True  # a new id the widget made up: a new conversation
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        return now - identity.last_seen_at <= dt.timedelta(days=WEB_SESSION_DAYS)
+
+    try:
+        return await in_session(app[SESSIONS], alive)
+    except SQLAlchemyError:
+        return True
+
+
 async def stop_chat_consents(app: web.Application, channel: str, external_id: str) -> None:
     await in_session(app[SESSIONS], lambda session: stop_chat(session, channel, external_id))
 
@@ -440,7 +495,10 @@ async def error_middleware(request: web.Request, handler):
     except web.HTTPException:
         raise
     except Exception:
-        logger.exception("unhandled error on %s %s", request.method, request.path)
+        # The route, not the path: a path can hold a token (/exports/<token>).
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource \
+            else "?"
+        logger.exception("unhandled error on %s %s", request.method, route)
         return web.json_response(
             {"error": "Une erreur inattendue s'est produite. Réessayez dans un instant."},
             status=500)
@@ -544,11 +602,15 @@ async def _scheduler(app: web.Application):
     def birthday_pushes() -> None:
         queued, sent = run_birthday_pushes(app[SESSIONS], settings.offer_rules,
                                            dt.datetime.now(dt.timezone.utc), settings.identity_secret,
-                                           settings.gateway_url, messenger)
+                                           settings.public_url, messenger)
         if queued or sent:
             logger.info("birthday pushes: %d queued, %d emails/SMS sent", queued, sent)
 
-    tasks = [asyncio.create_task(_every(HOLD_EXPIRY_INTERVAL, "hold expiry", expire_holds)),
+    def send_mail() -> None:
+        send_queued_mail(app[SESSIONS], messenger)
+
+    tasks = [asyncio.create_task(_every(MAIL_INTERVAL, "mail outbox", send_mail)),
+             asyncio.create_task(_every(HOLD_EXPIRY_INTERVAL, "hold expiry", expire_holds)),
              asyncio.create_task(_every(BIRTHDAY_PUSH_INTERVAL, "birthday pushes", birthday_pushes))]
     yield
     for task in tasks:
@@ -609,14 +671,17 @@ def init_app(settings: Settings) -> web.Application:
 
         return await in_session(app[SESSIONS], accept)
 
-    webchat = WebChat(settings, channel_converse, lambda sender: history(app, sender), accept_token)
+    webchat = WebChat(settings, channel_converse, lambda sender: replay(app, sender), accept_token,
+                      lambda session_id: web_session_alive(app, session_id))
     webchat.attach(app)
     app[WEBCHAT] = webchat
     console = Console(lambda: app[SESSIONS],
                       lambda channel, sender, text, agent: agent_reply(app, channel, sender, text, agent),
                       lambda channel, sender, text: resume_bot(app, channel, sender, text),
                       lambda sender: ticket_context(app, sender),
-                      secure_cookies=not settings.gateway_is_loopback)
+                      secure_cookies=settings.behind_tls or not settings.gateway_is_loopback,
+                      public_origin=settings.public_url,
+                      trusted_proxies=settings.trusted_proxies)
     console.routes(app)
     app[CONSOLE] = console
     till = Till(settings, lambda: app[SESSIONS])

@@ -127,9 +127,14 @@ def claim(session: Session, ticket_id: int, agent_id: int, agent_name: str) -> b
 
 
 def handled_by(ticket: Optional[HandoverTicket], agent_id: int) -> bool:
-    """Is this agent the one handling the ticket now (the only one allowed to read it)?"""
+    """Is this agent the one handling the ticket now (the only one who may act on it)?"""
     return ticket is not None and ticket.status == "claimed" \
         and ticket.claimed_by_agent_id == agent_id
+
+
+def readable_by(ticket: Optional[HandoverTicket], agent_id: int) -> bool:
+    """The conversation is for the agent who took the ticket, during and after."""
+    return ticket is not None and ticket.claimed_by_agent_id == agent_id
 
 
 def finish(session: Session, ticket_id: int, status: str) -> Optional[HandoverTicket]:

@@ -20,13 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.messaging import Messenger
+from bot.messaging import MailQueue
 from bot.models import ChatIdentity, Customer, UsedCustomerToken, VerificationCode
 
 CODE_MINUTES = 10
 MAX_ATTEMPTS = 5
 MAX_CODES_PER_IDENTITY = 3  # per 15 minutes
-MAX_CODES_PER_CUSTOMER = 5  # per hour
+MAX_CODES_PER_CONTACT = 5  # per hour, per contact typed, known or not
 IDLE_MINUTES = 30  # a verified chat lapses after this long without a message
 FRESH_MINUTES = 5  # export, erasure and contact changes want a proof this recent
 
@@ -83,47 +83,59 @@ def mask(contact: str) -> str:
     return f"••• {contact[-2:]}"
 
 
+def contact_ref(secret: str, contact: Contact) -> str:
+    """The contact as typed, normalised and keyed: codes are counted per contact whether
+    or not a customer has it, and the contact itself is not stored."""
+    return hmac.new(secret.encode(), f"contact:{contact.kind}:{contact.value}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
 class Verifier:
-    def __init__(self, secret: str, messenger: Messenger) -> None:
+    def __init__(self, secret: str) -> None:
         self.secret = secret
-        self.messenger = messenger
+
+    def _count_recent(self, session: Session, condition, since: dt.datetime) -> int:
+        return session.execute(select(func.count()).select_from(VerificationCode).where(
+            condition, VerificationCode.created_at > since)).scalar()
 
     def request_code(self, session: Session, identity: ChatIdentity, contact: Contact,
                      now: dt.datetime, purpose: str = "link",
                      customer: Optional[Customer] = None) -> bool:
-        """Send a code if allowed; False when rate-limited. Unknown contacts send nothing
-        but are answered alike (the caller says the same either way)."""
-        recent = session.execute(select(func.count()).select_from(VerificationCode).where(
-            VerificationCode.identity_id == identity.id,
-            VerificationCode.created_at > now - dt.timedelta(minutes=15))).scalar()
-        if recent >= MAX_CODES_PER_IDENTITY:
+        """Queue a code if allowed; False when rate-limited. The limits count the chat and
+        the contact typed, never whether a customer has it, and an unknown contact is
+        answered alike: nothing here tells which contacts exist. The message leaves from
+        the mail outbox after commit (`bot.messaging.send_queued_mail`)."""
+        ref = contact_ref(self.secret, contact)
+        if session.bind.dialect.name == "postgresql":
+            # Count-then-insert for one contact, one request at a time (SQLite has one writer).
+            session.execute(select(func.pg_advisory_xact_lock(int(ref[:15], 16))))
+        if self._count_recent(session, VerificationCode.identity_id == identity.id,
+                              now - dt.timedelta(minutes=15)) >= MAX_CODES_PER_IDENTITY:
+            return False
+        if self._count_recent(session, VerificationCode.contact_ref == ref,
+                              now - dt.timedelta(hours=1)) >= MAX_CODES_PER_CONTACT:
             return False
         if customer is None and purpose == "link":
             customer = find_customer(session, contact)
-        if customer is not None:
-            per_customer = session.execute(select(func.count()).select_from(VerificationCode).where(
-                VerificationCode.customer_id == customer.id,
-                VerificationCode.created_at > now - dt.timedelta(hours=1))).scalar()
-            if per_customer >= MAX_CODES_PER_CUSTOMER:
-                return False
         code = f"{secrets.randbelow(10**6):06d}"
         session.add(VerificationCode(
             identity_id=identity.id, customer_id=customer.id if customer else None, purpose=purpose,
-            new_value=contact.value if purpose != "link" else None,
+            new_value=contact.value if purpose != "link" else None, contact_ref=ref,
             code_hash=_hash(self.secret, identity.id, code), attempts=0, created_at=now,
             expires_at=now + dt.timedelta(minutes=CODE_MINUTES)))
         session.flush()
         if customer is None:
             return True  # nobody to write to; same answer as for a real customer
+        mail = MailQueue(session)
         body = (f"Bonjour,\n\nVotre code Comptoir : {code}\nIl est valable {CODE_MINUTES} minutes. "
                 "Ne le communiquez à personne : nous ne vous le demanderons jamais par téléphone.\n\n"
                 "Si vous n'êtes pas à l'origine de cette demande, ignorez ce message.")
         if purpose == "new_phone" or (purpose == "link" and contact.kind == "phone"):
-            self.messenger.sms(contact.value if purpose != "link" else customer.phone,
-                               f"Comptoir : votre code est {code} (valable {CODE_MINUTES} min).")
+            mail.sms(contact.value if purpose != "link" else customer.phone,
+                     f"Comptoir : votre code est {code} (valable {CODE_MINUTES} min).")
         else:
             to = contact.value if purpose == "new_email" else customer.email
-            self.messenger.email(to, "Votre code de vérification Comptoir", body)
+            mail.email(to, "Votre code de vérification Comptoir", body)
         return True
 
     def check_code(self, session: Session, identity: ChatIdentity, code: str,

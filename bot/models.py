@@ -389,6 +389,48 @@ class OutboundMessage(Base):
     __table_args__ = (Index("ix_outbox_identity_pending", "identity_id", "delivered_at"),)
 
 
+class QueuedMail(Base):
+    """An email or SMS written in the transaction that decided to send it and sent by
+    the gateway after commit: no network call holds a database transaction, and a
+    request answers in the same time whether or not a message goes out."""
+
+    __tablename__ = "mail_outbox"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(8), nullable=False)  # email or sms
+    recipient = Column(String(254), nullable=False)
+    subject = Column(String(200), nullable=False)
+    body = Column(Text, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (CheckConstraint("kind in ('email', 'sms')", name="kind"),)
+
+
+class ExportLink(Base):
+    """A link to a customer's data export: one download, within a day, unless revoked
+    (logging out of the chat and erasure revoke them). Only the token's hash is kept."""
+
+    __tablename__ = "export_links"
+    id = Column(Integer, primary_key=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
+    used_at = Column(DateTime)
+    revoked_at = Column(DateTime)
+
+
+class PrivacyRequestChange(Base):
+    """Who moved a data request to which status, and when: the audit trail of staff acts."""
+
+    __tablename__ = "privacy_request_changes"
+    id = Column(Integer, primary_key=True)
+    request_id = Column(ForeignKey("privacy_requests.id", ondelete="CASCADE"), nullable=False)
+    agent_id = Column(ForeignKey("agents.id", ondelete="SET NULL"))
+    from_status = Column(String(16), nullable=False)
+    to_status = Column(String(16), nullable=False)
+    changed_at = Column(DateTime, nullable=False, default=utcnow)
+
+
 class PrivacyRequest(Base):
     __tablename__ = "privacy_requests"
     id = Column(Integer, primary_key=True)
@@ -477,9 +519,21 @@ class Agent(Base):
     username = Column(String(64), nullable=False, unique=True)
     display_name = Column(String(80), nullable=False)
     password_hash = Column(String(255), nullable=False)
-    failed_logins = Column(Integer, nullable=False, default=0)
-    locked_until = Column(DateTime)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class LoginFailure(Base):
+    """A wrong password for an account, from one client address (kept as a keyed hash):
+    failures lock that account for that address, so a stranger elsewhere cannot lock an
+    agent out by knowing their username."""
+
+    __tablename__ = "login_failures"
+    id = Column(Integer, primary_key=True)
+    agent_id = Column(ForeignKey("agents.id", ondelete="CASCADE"), nullable=False)
+    address_ref = Column(String(64), nullable=False)
+    failed_at = Column(DateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_login_failures_agent", "agent_id", "failed_at"),)
 
 
 class AgentSession(Base):
@@ -516,6 +570,7 @@ class VerificationCode(Base):
     purpose = Column(String(16), nullable=False, default="link")  # link, or new_email/new_phone
     new_value = Column(String(254))  # the contact being verified for a correction
     code_hash = Column(String(64), nullable=False)
+    contact_ref = Column(String(64))  # keyed hash of the contact typed, known or not
     attempts = Column(Integer, nullable=False, default=0)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     expires_at = Column(DateTime, nullable=False)
@@ -524,6 +579,7 @@ class VerificationCode(Base):
     __table_args__ = (
         Index("ix_verification_codes_identity", "identity_id", "created_at"),
         Index("ix_verification_codes_customer", "customer_id", "created_at"),
+        Index("ix_verification_codes_contact", "contact_ref", "created_at"),
     )
 
 

@@ -2,13 +2,13 @@
 and the register of requests (status and due date), all for a verified customer."""
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import hashlib
 import hmac
 import io
 import json
+import secrets
 import zipfile
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from bot.consent import set_consent
 from bot.models import (CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Consent,
-                        ConsentLedgerEntry, Customer, HandoverTicket, OutboundMessage,
-                        PrivacyRequest, Purchase, Reservation, StockAlert, TicketMessage,
-                        TicketNote, VerificationCode, Voucher)
+                        ConsentLedgerEntry, Customer, ExportLink, HandoverTicket, OutboundMessage,
+                        PrivacyRequest, PrivacyRequestChange, Purchase, Reservation, StockAlert,
+                        TicketMessage, TicketNote, VerificationCode, Voucher)
 from bot.reservations import cancel as cancel_holds
 from bot.reservations import release_hold
 
@@ -46,6 +46,24 @@ def record_request(session: Session, customer_id: Optional[int], kind: str, now:
                          closed_at=now if status in ("done", "refused") else None)
     session.add(row)
     session.flush()
+    return row
+
+
+REQUEST_STATUSES = ("received", "verified", "in_progress", "done", "refused")
+
+
+def move_request(session: Session, request_id: int, status: str, agent_id: Optional[int],
+                 now: dt.datetime) -> Optional[PrivacyRequest]:
+    """A member of staff moves a data request on; each move is in the audit trail."""
+    if status not in REQUEST_STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    row = session.get(PrivacyRequest, request_id)
+    if row is None:
+        return None
+    session.add(PrivacyRequestChange(request_id=row.id, agent_id=agent_id, from_status=row.status,
+                                     to_status=status, changed_at=now))
+    row.status = status
+    row.closed_at = now if status in ("done", "refused") else None
     return row
 
 
@@ -131,25 +149,37 @@ def export_zip(data: Dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def export_link_token(secret: str, customer_id: int, now: dt.datetime) -> str:
-    expires = int((now + dt.timedelta(hours=EXPORT_HOURS)).replace(tzinfo=dt.timezone.utc).timestamp())
-    payload = base64.urlsafe_b64encode(json.dumps({"c": customer_id, "e": expires}).encode()).decode().rstrip("=")
-    signature = hmac.new(secret.encode(), f"export:{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"{payload}.{signature}"
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-def read_export_token(secret: str, token: str, now: dt.datetime) -> Optional[int]:
-    try:
-        payload, signature = token.split(".")
-        expected = hmac.new(secret.encode(), f"export:{payload}".encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, signature):
-            return None
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        if claims["e"] <= now.replace(tzinfo=dt.timezone.utc).timestamp():
-            return None
-        return int(claims["c"])
-    except (ValueError, KeyError, TypeError):
+def export_link_token(session: Session, customer_id: int, now: dt.datetime) -> str:
+    """A new single-use link token, valid EXPORT_HOURS; only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    session.add(ExportLink(token_hash=_token_hash(token), customer_id=customer_id, created_at=now,
+                           expires_at=now + dt.timedelta(hours=EXPORT_HOURS)))
+    return token
+
+
+def use_export_link(session: Session, token: str, now: dt.datetime) -> Optional[int]:
+    """The customer whose export this link opens, once: a second download, an expired
+    or revoked link get None. Atomic: two downloads at once, one wins."""
+    digest = _token_hash(token)
+    used = session.execute(update(ExportLink).where(
+        ExportLink.token_hash == digest, ExportLink.used_at.is_(None),
+        ExportLink.revoked_at.is_(None), ExportLink.expires_at > now)
+        .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+    if used != 1:
         return None
+    return session.execute(select(ExportLink.customer_id).where(
+        ExportLink.token_hash == digest)).scalar_one()
+
+
+def revoke_export_links(session: Session, customer_id: int, now: dt.datetime) -> int:
+    return session.execute(update(ExportLink).where(
+        ExportLink.customer_id == customer_id, ExportLink.used_at.is_(None),
+        ExportLink.revoked_at.is_(None)).values(revoked_at=now)
+        .execution_options(synchronize_session=False)).rowcount
 
 
 # Rectification ------------------------------------------------------------------------------
@@ -240,6 +270,7 @@ def erase(session: Session, customer_id: int, now: dt.datetime) -> List[str]:
     session.execute(delete(Voucher).where(Voucher.customer_id == customer_id))
     session.execute(delete(VerificationCode).where(VerificationCode.customer_id == customer_id))
     _erase_tickets(session, customer_id, [(i.channel, i.external_id) for i in identities], now)
+    revoke_export_links(session, customer_id, now)
     ids = [i.id for i in identities]
     if ids:
         session.execute(delete(OutboundMessage).where(OutboundMessage.identity_id.in_(ids)))

@@ -160,6 +160,8 @@ class PrivacyDesk:
 
     def answer_logout(self, ask: PrivacyAsk) -> Reply:
         identity = self._identity(ask)
+        if identity.customer_id is not None:  # a link sent to this chat dies with it
+            privacy.revoke_export_links(self.session, identity.customer_id, self.now)
         ident.unlink(identity)
         return Reply(slots={"pending": None}).say(
             "C'est fait : cette conversation n'est plus liée à votre compte.")
@@ -198,11 +200,11 @@ class PrivacyDesk:
         if blocked:
             return blocked
         customer = self._customer(self._identity(ask))
-        token = privacy.export_link_token(self.secret, customer.id, self.now)
+        token = privacy.export_link_token(self.session, customer.id, self.now)
         privacy.record_request(self.session, customer.id, "export", self.now, "done")
         return Reply(slots={"pending": None}).say(
-            "Voici votre export complet (JSON et CSV), valable 24 heures et pour vous seul : "
-            f"{ask.public_url}/exports/{token}")
+            "Voici votre export complet (JSON et CSV), valable 24 heures, pour un seul "
+            f"téléchargement et pour vous seul : {ask.public_url}/exports/{token}")
 
     def answer_correct(self, ask: PrivacyAsk) -> Reply:
         pending = ask.pending or ""
@@ -261,11 +263,13 @@ class PrivacyDesk:
 
     def answer_erase(self, ask: PrivacyAsk) -> Reply:
         step = ask.confirm
-        if step not in ("1", "2"):
+        # Each confirmation only counts right after the question before it: sending the
+        # last button's payload alone starts again from the first question.
+        if step not in ("1", "2") or ask.pending != f"erase {step}":
             blocked = self._require(ask, "erase")
             if blocked:
                 return blocked
-            return Reply(slots={"pending": None}).say(
+            return Reply(slots={"pending": "erase 1"}).say(
                 "Vous pouvez demander la suppression de vos données. Cela efface votre profil, "
                 "votre carte de fidélité et ses points, vos bons, vos réservations et alertes, et "
                 "l'historique de nos conversations. C'est définitif. Voulez-vous continuer ?",
@@ -275,7 +279,7 @@ class PrivacyDesk:
         if blocked:
             return blocked
         if step == "1":
-            return Reply().say(
+            return Reply(slots={"pending": "erase 2"}).say(
                 "Dernière confirmation : une fois supprimées, vos données ne pourront pas être "
                 "récupérées et vos points seront perdus.",
                 [button("Je confirme la suppression", "erase_data", confirm="2"),

@@ -60,7 +60,8 @@ class RasaClient:
         payload: Dict[str, Any] = {"sender": sender, "message": message}
         if metadata:
             payload["metadata"] = metadata
-        replies = await self._call(sender, "POST", "/webhooks/rest/webhook", json=payload,
+        replies = await self._call(sender, "POST", "/webhooks/comptoir/webhook", json=payload,
+                                   headers={"Authorization": f"Bearer {self._token}"},
                                    timeout=self._timeout)
         if not isinstance(replies, list):
             raise RasaUnavailable("rasa answered something other than a list")

@@ -25,9 +25,11 @@ cost much of its CPU besides NLU and dialogue:
 """
 from __future__ import annotations
 
+import os
 import sqlite3
+import sys
 from functools import lru_cache
-from typing import Any, Dict, Text, Union
+from typing import Any, Dict, List, Text, Union
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -100,7 +102,17 @@ def main() -> None:
     install()
     from rasa.__main__ import main as rasa_main
 
+    sys.argv = with_auth_token(sys.argv, os.environ.get("RASA_TOKEN", ""))
     rasa_main()
+
+
+def with_auth_token(argv: List[str], token: str) -> List[str]:
+    """The API token comes from the environment, so that it is not in the command line
+    others can read (`ps`); Rasa only takes it as an argument, added here inside the
+    process ("=": a token may begin with "-")."""
+    if token and len(argv) > 1 and argv[1] == "run":
+        return [*argv, f"--auth-token={token}"]
+    return list(argv)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import re
 from typing import Tuple
 
 CODE = "[code]"
+HIDDEN = "[message masqué]"
 _CODE_ALPHABET = "A-HJ-NP-Z2-9"  # pickup and voucher codes: no 0/O, 1/I/L
 
 RULES: Tuple[Tuple[re.Pattern, str], ...] = (
@@ -29,10 +30,10 @@ RULES: Tuple[Tuple[re.Pattern, str], ...] = (
                 r"\b[^,;\n]*", re.IGNORECASE), "[adresse]"),
     (re.compile(r"(?i:\badresse\s*:\s*)(?!non renseignée)[^;\n]+"), "adresse : [adresse]"),
     (re.compile(r"(?i:\banniversaire\s*:\s*)(?!non renseigné)[^,;\n]+"), "anniversaire : [date]"),
-    # Pickup codes and one-time codes, said as such or on their own.
-    (re.compile(rf"(?i:\bcode\b[^\n:]{{0,24}}:?\s*)[{_CODE_ALPHABET}]{{6}}\b"), None),
+    # One-time codes on their own (a pickup code, below, is said as such).
     (re.compile(r"(?<![\d,.])\d{6}(?![\d,.])"), CODE),
 )
+PICKUP_CODE = re.compile(rf"(?i:\bcode\b[^\n:]{{0,24}}:?\s*)[{_CODE_ALPHABET}]{{6}}\b")
 
 
 def _mask_code(match: re.Match) -> str:
@@ -42,8 +43,24 @@ def _mask_code(match: re.Match) -> str:
 
 def mask(text: str) -> str:
     """The text with personal data, codes and export links replaced by markers."""
-    if not text:
-        return text
+    return PICKUP_CODE.sub(_mask_code, _personal_masked(text)) if text else text
+
+
+def _personal_masked(text: str) -> str:
     for pattern, marker in RULES:
-        text = pattern.sub(marker if marker is not None else _mask_code, text)
+        text = pattern.sub(marker, text)
     return text
+
+
+def export_links_masked(text: str) -> str:
+    """Only export links masked: what a verified customer sees again of their chat."""
+    pattern, marker = RULES[0]
+    return pattern.sub(marker, text) if text else text
+
+
+def hidden_if_personal(text: str) -> str:
+    """The whole message hidden if it holds personal data or a code: what anyone at the
+    browser sees again once the verification has lapsed or the customer logged out. A
+    pickup code stays: the shopper who held an item without verifying needs it at the
+    till, and it names no one."""
+    return HIDDEN if text and _personal_masked(text) != text else text

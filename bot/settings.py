@@ -5,6 +5,8 @@ operator can act on. Nothing here opens a connection.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -60,6 +62,13 @@ class Settings:
     till_api_token: Optional[str]
     orders_url: str
     orders_contact: str
+    public_url: str  # where shoppers and agents reach the gateway (export and voucher links)
+    trusted_proxies: Tuple[str, ...]  # whose X-Forwarded-For names the client
+
+    @property
+    def behind_tls(self) -> bool:
+        """Served over HTTPS (directly or by a proxy in front): cookies are Secure."""
+        return self.public_url.startswith("https://")
 
     @property
     def outbox_dir(self) -> Path:
@@ -86,6 +95,12 @@ class Settings:
     @property
     def gateway_is_loopback(self) -> bool:
         return is_loopback(self.gateway_host)
+
+    @property
+    def action_token(self) -> str:
+        """What Rasa shows the action server (derived: one secret to keep, RASA_TOKEN)."""
+        return hmac.new(self.rasa_token.encode(), b"comptoir-action-server",
+                        hashlib.sha256).hexdigest()
 
 
 def _url_host(host: str) -> str:
@@ -168,14 +183,29 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     models_dir = Path(env.get("COMPTOIR_MODELS_DIR", "").strip() or PROJECT_ROOT / "models").resolve()
 
     gateway_host = _host(env, "GATEWAY_HOST", "127.0.0.1")
+    gateway_port = _port(env, "GATEWAY_PORT", 8080)
     rest_token = env.get("GATEWAY_REST_TOKEN", "").strip() or None
     if not is_loopback(gateway_host) and not rest_token:
         raise SettingsError(
             "GATEWAY_REST_TOKEN is required when GATEWAY_HOST is not a loopback address "
             f"(GATEWAY_HOST={gateway_host})"
         )
+    public_url = _public_url(env, gateway_host, gateway_port)
+    if not is_loopback(urlsplit(public_url).hostname or "") and not rest_token:
+        # Behind a reverse proxy the gateway listens on loopback, yet anyone reaches it.
+        raise SettingsError(
+            "GATEWAY_REST_TOKEN is required when PUBLIC_URL is not on this machine "
+            f"(PUBLIC_URL={public_url}): a reverse proxy makes the REST channel public")
     if rest_token is not None and len(rest_token) < 16:
         raise SettingsError("GATEWAY_REST_TOKEN must be at least 16 characters long")
+
+    for name, default in (("RASA_HOST", "127.0.0.1"), ("ACTION_HOST", "127.0.0.1")):
+        host = _host(env, name, default)
+        if not is_loopback(host) and env.get("ALLOW_REMOTE_INTERNALS", "").strip() != "1":
+            raise SettingsError(
+                f"{name}={host} is not a loopback address: Rasa and the action server are meant "
+                "to be reached by the gateway only. Put them behind a private network and set "
+                "ALLOW_REMOTE_INTERNALS=1 to confirm.")
 
     rasa_token = env.get("RASA_TOKEN", "").strip()
     if not rasa_token:
@@ -219,7 +249,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     except Exception:
         raise SettingsError(f"SHOP_TIMEZONE must be an IANA time zone, got {timezone!r}") from None
 
-    gateway_port = _port(env, "GATEWAY_PORT", 8080)
     origins = env.get("WEBCHAT_ORIGINS", "").strip()
     if origins:
         webchat_origins = tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip())
@@ -301,4 +330,33 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         till_api_token=till_api_token,
         orders_url=orders_url,
         orders_contact=env.get("ORDERS_CONTACT", "").strip() or "notre service client au 01 84 80 00 00",
+        public_url=public_url,
+        trusted_proxies=_addresses(env, "TRUSTED_PROXIES"),
     )
+
+
+def _addresses(env: Mapping[str, str], name: str) -> Tuple[str, ...]:
+    found = []
+    for item in (part.strip() for part in env.get(name, "").split(",")):
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise SettingsError(f"{name} must list IP addresses, got {item!r}") from None
+    return tuple(found)
+
+
+def _public_url(env: Mapping[str, str], gateway_host: str, gateway_port: int) -> str:
+    """PUBLIC_URL, or the gateway's own address when that is one a browser can open."""
+    value = env.get("PUBLIC_URL", "").strip().rstrip("/")
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise SettingsError(f"PUBLIC_URL must be like https://shop.example, got {value!r}")
+        return value
+    if gateway_host in ("0.0.0.0", "::"):
+        raise SettingsError(
+            f"PUBLIC_URL is required when GATEWAY_HOST={gateway_host}: links sent to customers "
+            "(data exports, vouchers) need the address they reach the shop at")
+    return f"http://{_url_host(gateway_host)}:{gateway_port}"

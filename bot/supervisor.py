@@ -80,7 +80,8 @@ def write_endpoints(settings: Settings) -> Path:
     import yaml
 
     endpoints = {
-        "action_endpoint": {"url": f"{settings.action_server_url}/webhook"},
+        "action_endpoint": {"url": f"{settings.action_server_url}/webhook",
+                            "token": settings.action_token},  # sent as ?token=, checked there
         "tracker_store": tracker_store_config(settings.tracker_store_url),
         "lock_store": lock_store_config(settings.lock_store_url),
     }
@@ -101,23 +102,24 @@ class ProcessSpec:
 
 def process_specs(settings: Settings, model: Path, endpoints: Path) -> List[ProcessSpec]:
     python = sys.executable
+    # Secrets go through the environment, never the command line (`ps` shows that).
     base_env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2",
                     PYTHONWARNINGS="ignore::DeprecationWarning,ignore::PendingDeprecationWarning",
                     COMPTOIR_VAR_DIR=str(settings.var_dir), RASA_TOKEN=settings.rasa_token,
                     DATABASE_URL=settings.database_url)
     rasa_env = dict(base_env, RASA_TELEMETRY_ENABLED="false", SANIC_WORKERS="1")
+    actions_env = {k: v for k, v in base_env.items() if k != "RASA_TOKEN"}
     replicas = [ProcessSpec("rasa" if i == 0 else f"rasa-{i + 1}", [
         python, "-m", "bot.rasa_server", "run", "--model", str(model), "--endpoints", str(endpoints),
         "--credentials", str(PROJECT_ROOT / "credentials.yml"), "--enable-api",
-        f"--auth-token={settings.rasa_token}", "--interface", settings.rasa_host,  # "=": a token may begin with "-"
-        "--port", str(settings.rasa_port + i),
+        "--interface", settings.rasa_host, "--port", str(settings.rasa_port + i),
         *(["--debug"] if settings.log_level == "DEBUG" else []),
     ], rasa_env) for i in range(settings.rasa_replicas)]
     return [
         *replicas,
         ProcessSpec("actions", [
-            python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port),
-        ], dict(base_env, SANIC_HOST=settings.action_host)),
+            python, "-m", "bot.action_server", "--actions", "actions", "--port", str(settings.action_port),
+        ], dict(actions_env, SANIC_HOST=settings.action_host, ACTION_TOKEN=settings.action_token)),
         ProcessSpec("gateway", [python, "-m", "bot", "gateway"], base_env),
     ]
 

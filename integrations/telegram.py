@@ -37,6 +37,8 @@ STOP_REPLY = ("C'est noté : nous ne vous enverrons plus aucun message ici, sauf
               "à vos questions. Écrivez /start si vous changez d'avis.")
 NOT_TEXT = ("Je ne sais lire que les messages écrits. Pouvez-vous me poser votre question par "
             "écrit ? Par exemple : « vous avez les Pegasus 41 en 42 à Lyon ? »")
+PRIVATE_ONLY = ("Pour protéger vos données, je ne réponds qu'en conversation privée : "
+                "écrivez-moi directement, en message privé.")
 SLOW_DOWN = "Vous écrivez un peu vite pour moi : je vous réponds dans un instant."
 
 
@@ -162,6 +164,11 @@ class TelegramChannel:
     async def turn(self, update: Update, message: str, metadata: Optional[dict] = None) -> None:
         chat_id = update.effective_chat.id
         user_id = update.effective_user.id
+        if update.effective_chat.type != "private":
+            # A conversation is one person's: in a group, a summary, a code or a voucher
+            # would be posted to everyone in it.
+            await self.application.bot.send_message(chat_id, PRIVATE_ONLY)
+            return
         async with self._locks.hold(chat_id):  # a chat's messages are answered in order
             wait = self.limiter.wait(str(chat_id))
             if wait > 0:

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from bot import handover
-from bot.agents import MAX_FAILURES, create_agent
+from bot.agents import create_agent
 from bot.gateway import init_app
 from bot.settings import load_settings
 from tests.conftest import free_port
@@ -54,11 +54,42 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(console):
     assert (await wrong.json()) == (await unknown.json())
 
 
-async def test_repeated_failures_lock_the_account(console):
-    for _ in range(MAX_FAILURES):
-        assert (await login(console, password="guess")).status == 401
-    assert (await login(console)).status == 401  # even the right password, for a while
-    assert (await login(console, username="bob")).status == 200  # others unaffected
+async def test_five_failures_lock_the_account_from_that_address_only(aiohttp_client, tmp_path, shop_url, shop):
+    with shop.begin() as session:
+        create_agent(session, "alice", "Alice", PASSWORD)
+        create_agent(session, "bob", "Bob", PASSWORD)
+    settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "DATABASE_URL": shop_url,
+                              "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port()),
+                              "TRUSTED_PROXIES": "127.0.0.1"})  # as behind a reverse proxy
+    client = await aiohttp_client(init_app(settings))
+
+    async def attempt(username, password, address):
+        page = await client.get("/console", headers={"X-Forwarded-For": address})
+        token = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
+        response = await client.post("/console/login", headers={"X-Forwarded-For": address},
+                                     data={"csrf": token, "username": username, "password": password})
+        return response.status
+
+    for _ in range(5):  # the README's five wrong passwords
+        assert await attempt("alice", "guess", "203.0.113.9") == 401
+    assert await attempt("alice", PASSWORD, "203.0.113.9") == 401  # even the right one, there
+    assert await attempt("alice", PASSWORD, "198.51.100.4") == 200  # the agent's own machine
+    assert await attempt("bob", PASSWORD, "203.0.113.9") == 200  # others unaffected
+
+
+def test_a_lock_lasts_until_the_failures_are_fifteen_minutes_old(shop):
+    import datetime as dt
+
+    from bot import agents
+
+    now = dt.datetime(2026, 12, 2, 9, 0)
+    with shop.begin() as session:
+        create_agent(session, "dave", "Dave", PASSWORD)
+        for second in range(5):
+            agents.login(session, "dave", "guess", now + dt.timedelta(seconds=second), "10.0.0.1")
+        assert agents.login(session, "dave", PASSWORD, now + dt.timedelta(minutes=14), "10.0.0.1") is None
+        assert agents.login(session, "dave", PASSWORD, now + dt.timedelta(minutes=15, seconds=1),
+                            "10.0.0.1") is not None
 
 
 async def test_login_without_the_form_token_is_refused(console):
@@ -140,6 +171,15 @@ async def test_staff_see_open_data_requests_by_due_date_and_move_them_on(console
     assert bad.status == 400
     remaining = (await (await console.get("/console/api/requests")).json())["requests"]
     assert [r["kind"] for r in remaining] == ["erasure"]
+    from sqlalchemy import select
+
+    from bot.models import Agent, PrivacyRequestChange
+
+    with shop() as session:
+        changes = session.execute(select(Agent.username, PrivacyRequestChange.request_id,
+                                         PrivacyRequestChange.from_status, PrivacyRequestChange.to_status)
+                                  .join(Agent, Agent.id == PrivacyRequestChange.agent_id)).all()
+    assert [tuple(c) for c in changes] == [("alice", listed[0]["id"], "in_progress", "done")]
 
 
 async def claimed_ticket(console, shop, sender="s-need"):
@@ -226,3 +266,36 @@ async def test_logging_out_closes_the_agents_live_socket(console):
     assert (await console.post("/console/logout", headers={"X-CSRF-Token": csrf})).status == 200
     closing = await ws.receive(timeout=3)
     assert ws.closed or closing.type.name in ("CLOSE", "CLOSED", "CLOSING")
+
+
+def test_a_locked_account_spends_the_same_work_as_a_wrong_password(shop, monkeypatch):
+    from bot import agents
+
+    with shop.begin() as session:
+        create_agent(session, "carol", "Carol", PASSWORD)
+        for _ in range(5):
+            agents.login(session, "carol", "guess")
+    checked = []
+
+    class Counting(type(agents._hasher)):  # the real hasher, watched
+        def verify(self, hash_, password):
+            checked.append(password)
+            return super().verify(hash_, password)
+
+    monkeypatch.setattr(agents, "_hasher", Counting())
+    with shop.begin() as session:
+        assert agents.login(session, "carol", PASSWORD) is None  # locked
+        assert agents.login(session, "carol", "guess") is None
+    assert checked == [PASSWORD, "guess"]  # a hash checked both times, as for a wrong password
+
+
+async def test_the_console_websocket_ignores_actions_without_the_csrf_token(console, shop):
+    with shop.begin() as session:
+        ticket_id = handover.open_ticket(session, "web", "s-ws", "demande du client").ticket_id
+    await login(console)
+    ws = await console.ws_connect("/console/ws")
+    await ws.send_json({"ticket_id": ticket_id, "action": "claim"})
+    assert (await next_event(ws, "error"))["error"] == "Jeton CSRF invalide."
+    with shop() as session:
+        assert handover.queue(session)[0].status == "open"
+    await ws.close()

@@ -74,7 +74,8 @@ async def test_malformed_requests_get_a_clean_400_in_french(client, body):
 
 
 async def test_a_body_over_one_megabyte_is_refused(client):
-    response = await client.post("/webhooks/rest/webhook", data=b"x" * (2 * 1024 * 1024))
+    response = await client.post("/webhooks/rest/webhook", data=b"x" * (2 * 1024 * 1024),
+                                 headers={"Content-Type": "application/json"})
     assert response.status == 413
 
 
@@ -207,3 +208,30 @@ async def test_a_rest_sender_cannot_name_another_channels_conversation(client, s
     response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "bonjour"})
     assert response.status == 400
     assert "« : »" in (await response.json())["error"]
+
+
+def test_a_database_error_names_no_value_of_its_statement(tmp_path):
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(SQLAlchemyError) as failed, engine.connect() as connection:
+        connection.execute(text("SELECT * FROM no_such_table WHERE email = :e"), {"e": "camille@example.org"})
+    assert "camille@example.org" not in str(failed.value)
+    engine.dispose()
+
+
+async def test_rest_wants_json_so_a_web_page_cannot_post_to_a_local_gateway(client):
+    form = await client.post("/webhooks/rest/webhook", data="sender=a&message=supprimez mes données",
+                             headers={"Content-Type": "text/plain"})
+    assert form.status == 415
+    assert "JSON" in (await form.json())["error"]
+
+
+def test_a_public_address_beyond_this_machine_wants_a_rest_token(tmp_path):
+    from bot.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="GATEWAY_REST_TOKEN"):
+        load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "PUBLIC_URL": "https://boutique.example"})

@@ -4,6 +4,7 @@ This is what `make run` starts. Ports are free ones and data lives in a temporar
 folder, so it runs beside a developer's own instance.
 """
 import asyncio
+import datetime as dt
 import concurrent.futures
 import contextlib
 import io
@@ -435,6 +436,28 @@ BAD_BODIES = [b"\xff\xfe\x00binary", b"not json", b'{"sender": "x"}', b'{"sender
               b'{"sender": "x", "message": ["a"]}', b"[]", b'{"sender": "", "message": "bonjour"}']
 
 
+def test_rasa_and_the_action_server_answer_only_the_gateway(stack):
+    """Any local process could post to Rasa's channel as a verified Telegram user, or call
+    the actions directly: both now want a token only the supervisor's children have."""
+    rasa = f"http://127.0.0.1:{stack.ports['RASA_PORT']}"
+    forged = {"sender": "telegram:4242", "message": "quelles données avez-vous sur moi ?",
+              "metadata": {"comptoir_channel": "telegram"}}
+    actions = f"http://127.0.0.1:{stack.ports['ACTION_PORT']}/webhook"
+    call = {"next_action": "action_privacy_summary", "sender_id": "telegram:4242",
+            "tracker": {"sender_id": "telegram:4242", "slots": {}, "latest_message": {}, "events": []},
+            "domain": {}}
+    for url, body in ((f"{rasa}/webhooks/comptoir/webhook", forged), (f"{rasa}/webhooks/rest/webhook", forged),
+                      (actions, call), (actions + "?token=guess", call)):
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code in (401, 404), url
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.ports['ACTION_PORT']}/health", timeout=30) as health:
+        assert health.status == 200  # the gateway's health check needs no token
+    assert texts(stack.say("after-forgery", "bonjour")).startswith("Bonjour")  # the gateway still gets in
+
+
 def test_bad_input_over_rest_gets_polite_answers_or_clean_4xx(stack):
     for index, text in enumerate(BAD_TEXTS):
         status, replies = stack.post("/webhooks/rest/webhook", {"sender": f"bad-rest-{index}", "message": text})
@@ -760,6 +783,68 @@ async def test_a_verified_customers_transcript_reaches_only_the_claiming_agent_m
     await http.close()
 
 
+async def web_chat(stack, session_id=None):
+    """A widget-like socket.io client: (client, confirmed session id, event queue)."""
+    import socketio
+
+    events = asyncio.Queue()
+    client = socketio.AsyncClient(reconnection=False, request_timeout=30)
+    for name in ("session_confirm", "bot_uttered", "history"):
+        client.on(name, lambda data, name=name: events.put_nowait((name, data)))
+    await client.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
+    await client.emit("session_request", {"session_id": session_id} if session_id else {})
+    kind, confirmed = await asyncio.wait_for(events.get(), 10)
+    assert kind == "session_confirm"
+    return client, confirmed, events
+
+
+async def next_of(events, kind, timeout=30):
+    while True:
+        name, data = await asyncio.wait_for(events.get(), timeout)
+        if name == kind:
+            return data
+
+
+async def web_turn(client, session_id, events, message):
+    """Send a message; the text of every bot_uttered of the answer (until a quiet second)."""
+    await client.emit("user_uttered", {"message": message, "session_id": session_id})
+    said = [(await next_of(events, "bot_uttered")).get("text") or ""]
+    with contextlib.suppress(asyncio.TimeoutError):
+        while True:
+            said.append((await next_of(events, "bot_uttered", timeout=1.5)).get("text") or "")
+    return "\n".join(said)
+
+
+async def test_a_reload_replays_no_personal_data_after_logout_and_an_old_session_id_expires(stack):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.shop_url, future=True)
+    with engine.connect() as connection:
+        email = connection.execute(text("SELECT email FROM customers WHERE id = 8")).scalar_one()
+    client, session_id, events = await web_chat(stack)
+    for message in ("quelles données avez-vous sur moi ?", email):
+        await web_turn(client, session_id, events, message)
+    assert email in await web_turn(client, session_id, events, outbox_code(stack, email))
+    await client.emit("history_request", {})
+    shown = [m["text"] for m in await next_of(events, "history")]
+    assert any(email in text for text in shown)  # verified: their own data, on a reload
+    assert "n'est plus liée" in await web_turn(client, session_id, events, "déconnectez-moi")
+    await client.emit("history_request", {})
+    shown = [m["text"] for m in await next_of(events, "history")]
+    assert "[message masqué]" in shown and not any(email in text for text in shown)
+    await client.eio.disconnect(abort=True)
+
+    with engine.begin() as connection:  # eight days without a message
+        connection.execute(text("UPDATE chat_identities SET last_seen_at = :old WHERE external_id = :s"),
+                           {"old": dt.datetime.utcnow() - dt.timedelta(days=8), "s": session_id})
+    engine.dispose()
+    client, renewed, events = await web_chat(stack, session_id)
+    assert renewed != session_id
+    await client.emit("history_request", {})
+    assert await next_of(events, "history") == []
+    await client.eio.disconnect(abort=True)
+
+
 async def stack_history(stack, session_id):
     import aiohttp
 
@@ -799,13 +884,23 @@ def test_console_in_a_browser_reaches_the_customer_page(stack, agent):
         browser.close()
 
 
-def outbox_code(stack, to):
+def outbox_code(stack, to, timeout=15):
+    """The latest code sent to `to`: the gateway sends from its mail outbox about once a
+    second after the turn that asked for it committed."""
     outbox = Path(stack.env["COMPTOIR_VAR_DIR"]) / "outbox"
-    for path in sorted(outbox.glob("*.txt"), reverse=True):
-        content = path.read_text()
-        if f"To: {to}" in content:
-            return re.search(r"\b(\d{6})\b", content.split("\n\n", 1)[1]).group(1)
-    raise AssertionError(f"no code for {to} in {outbox}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(outbox.glob("*.txt"), reverse=True):
+            content = path.read_text()
+            code = re.search(r"(?:code Comptoir : |votre code est )(\d{6})", content)
+            if f"To: {to}" in content and code and path.name not in OUTBOX_READ:  # not a birthday email
+                OUTBOX_READ.add(path.name)
+                return code.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no new code for {to} in {outbox}")
+
+
+OUTBOX_READ = set()  # each code read once: the next request's code is a new file
 
 
 def text_found(url, needle):

@@ -10,7 +10,7 @@ from bot import offers
 from bot.consent import set_consent
 from bot.db import make_session_factory
 from bot.identities import identity_for
-from bot.messaging import Messenger
+from bot.messaging import Messenger, send_queued_mail
 from bot.models import (BirthdayPush, ChatIdentity, ConsentLedgerEntry, Customer, OutboundMessage,
                         Product, Purchase, Variant, Voucher)
 from bot.offers_answers import ASK_BIRTHDAY, OffersDesk
@@ -29,11 +29,12 @@ class Chat:
         self.pending = None
 
     def say(self, kind, text):
-        verifier = ident.Verifier(SECRET, Messenger(self.outbox))
+        verifier = ident.Verifier(SECRET)
         with self.shop.begin() as session:
             desk = OffersDesk(session, verifier, self.now, SECRET, RULES)
             ask = PrivacyAsk(text=text, channel=self.channel, sender=self.sender, pending=self.pending)
             reply = getattr(desk, f"answer_{kind}")(ask)
+        send_queued_mail(self.shop, Messenger(self.outbox))  # as the gateway does, after commit
         if "pending" in reply.slots:
             self.pending = reply.slots["pending"]
         return reply

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select, text
 from bot import identity as ident
 from bot import privacy
 from bot.identities import identity_for
-from bot.messaging import Messenger
+from bot.messaging import Messenger, send_queued_mail
 from bot.models import (ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest, Reservation,
                         Stock, Store)
 from bot.reservations import hold
@@ -28,12 +28,13 @@ class Chat:
         self.pending = None
 
     def say(self, kind, text, confirm=None):
-        verifier = ident.Verifier(SECRET, Messenger(self.outbox))
+        verifier = ident.Verifier(SECRET)
         with self.shop.begin() as session:
             desk = PrivacyDesk(session, verifier, self.now, SECRET)
             ask = PrivacyAsk(text=text, channel="web", sender=self.sender, pending=self.pending,
                              confirm=confirm)
             reply = getattr(desk, f"answer_{kind}")(ask)
+        send_queued_mail(self.shop, Messenger(self.outbox))  # as the gateway does, after commit
         if "pending" in reply.slots:
             self.pending = reply.slots["pending"]
         return reply
@@ -112,6 +113,32 @@ def test_codes_are_rate_limited_per_chat(shop, outbox):
     assert "plusieurs codes" in Chat.text(chat.say("verify", CAMILLE))
 
 
+def test_known_and_unknown_contacts_get_the_same_answers_however_often_asked(shop, outbox):
+    def answers(contact):
+        return [Chat.text(Chat(shop, outbox, sender=f"probe-{n}-{contact}").say("verify", f"mon email : {contact}"))
+                for n in range(ident.MAX_CODES_PER_CONTACT + 2)]
+
+    known, unknown = answers(CAMILLE), answers("personne.inconnue@example.org")
+    assert known == unknown
+    assert known[:ident.MAX_CODES_PER_CONTACT] == [CODE_SENT] * ident.MAX_CODES_PER_CONTACT
+    assert CODE_SENT not in known[ident.MAX_CODES_PER_CONTACT:]
+
+
+def test_a_code_leaves_after_commit_from_the_mail_outbox(shop, outbox):
+    from bot.models import QueuedMail
+
+    verifier = ident.Verifier(SECRET)
+    with shop.begin() as session:
+        chat = identity_for(session, "web", "after-commit")
+        assert verifier.request_code(session, chat, ident.read_contact(CAMILLE), NOW)
+        assert not outbox.exists() or not list(outbox.iterdir())  # nothing sent mid-transaction
+    with shop() as session:
+        assert session.execute(select(QueuedMail.recipient)).scalars().all() == [CAMILLE]
+    assert send_queued_mail(shop, Messenger(outbox)) == 1
+    assert last_code(outbox, CAMILLE)
+    assert send_queued_mail(shop, Messenger(outbox)) == 0  # sent once
+
+
 def test_customer_tokens_forged_expired_or_replayed_are_refused(shop):
     key = "k" * 40
     good = ident.sign_customer_token(key, "800000000001", NOW + dt.timedelta(minutes=5), jti="j1")
@@ -134,9 +161,11 @@ def test_an_export_has_all_of_one_customer_and_nothing_of_anyone_else(shop, outb
     verify(chat, outbox)
     link = Chat.text(chat.say("export", "je veux exporter mes données"))
     token = link.rsplit("/exports/", 1)[1]
-    assert privacy.read_export_token(SECRET, token, NOW + dt.timedelta(hours=23)) == 1
-    assert privacy.read_export_token(SECRET, token, NOW + dt.timedelta(hours=25)) is None
-    assert privacy.read_export_token(SECRET, token[:-2] + "00", NOW) is None
+    with shop.begin() as session:
+        assert privacy.use_export_link(session, token[:-2] + "00", NOW) is None
+        assert privacy.use_export_link(session, token, NOW + dt.timedelta(hours=25)) is None
+        assert privacy.use_export_link(session, token, NOW + dt.timedelta(hours=23)) == 1
+        assert privacy.use_export_link(session, token, NOW + dt.timedelta(hours=23)) is None  # once
     with shop() as session:
         data = privacy.export(session, 1, {"web-priv-1": []})
         purchases = session.execute(text("SELECT count(*) FROM purchases WHERE customer_id = 1")).scalar()
@@ -223,6 +252,18 @@ def test_erasure_needs_two_confirmations_and_leaves_nothing_identifying(shop, ou
         request = session.execute(select(PrivacyRequest).where(PrivacyRequest.kind == "erasure")).scalar_one()
         assert (request.status, request.customer_id) == ("done", 1)
         assert session.execute(text("SELECT count(*) FROM consent_ledger WHERE customer_id = 1")).scalar() > 0
+
+
+def test_the_last_erasure_confirmation_alone_erases_nothing(shop, outbox):
+    chat = Chat(shop, outbox, sender="web-skip")
+    verify(chat, outbox)
+    skipped = chat.say("erase", "/erase_data", confirm="2")
+    assert "Voulez-vous continuer ?" in Chat.text(skipped)  # back to the first question
+    chat.say("erase", "/erase_data", confirm="1")
+    chat.pending = None  # something else was said in between
+    assert "Voulez-vous continuer ?" in Chat.text(chat.say("erase", "/erase_data", confirm="2"))
+    with shop() as session:
+        assert session.get(Customer, 1).email == CAMILLE
 
 
 def erase_all(chat):
@@ -333,6 +374,29 @@ def test_real_smtp_is_used_when_configured(tmp_path):
     assert message["rcpt"] == ["camille@example.org"]
     assert "Subject: Votre code" in message["data"] and "123456" in message["data"]
     assert not (tmp_path / "outbox").exists()  # nothing written locally
+
+
+def test_a_password_never_goes_to_a_relay_without_starttls(tmp_path):
+    from tests.fake_smtp import FakeSMTP
+
+    with FakeSMTP() as server:  # it offers no STARTTLS
+        messenger = Messenger(tmp_path / "outbox", smtp_url=f"smtp://shop:secret@127.0.0.1:{server.port}")
+        with pytest.raises(RuntimeError, match="STARTTLS"):
+            messenger.email("camille@example.org", "Votre code", "Votre code Comptoir : 123456")
+    assert server.messages == []
+
+
+def test_logging_out_or_erasing_revokes_the_export_links_not_yet_used(shop, outbox):
+    chat = Chat(shop, outbox, sender="web-revoke")
+    verify(chat, outbox)
+    first = Chat.text(chat.say("export", "exportez mes données")).rsplit("/exports/", 1)[1]
+    chat.say("logout", "déconnectez-moi")
+    verify(chat, outbox)
+    second = Chat.text(chat.say("export", "exportez mes données")).rsplit("/exports/", 1)[1]
+    erase_all(chat)
+    with shop.begin() as session:
+        assert privacy.use_export_link(session, first, NOW) is None
+        assert privacy.use_export_link(session, second, NOW) is None
 
 
 def test_verification_lapses_after_half_an_hour_without_a_message(shop, outbox):

@@ -44,3 +44,20 @@ def test_links_codes_and_contacts_in_free_text_are_masked(text, shown):
 ])
 def test_what_the_customer_asked_stays_readable(text):
     assert mask(text) == text
+
+
+def test_a_replay_hides_whole_messages_with_personal_data_unless_verified():
+    from bot.redact import HIDDEN, export_links_masked, hidden_if_personal
+
+    assert hidden_if_personal(SUMMARY) == HIDDEN
+    assert hidden_if_personal("Nos magasins les plus proches de Lyon :") == "Nos magasins les plus proches de Lyon :"
+    assert export_links_masked("Voici votre export : http://h/exports/abc_DEF-1") == "Voici votre export : [lien d'export]"
+    assert export_links_masked(SUMMARY) == SUMMARY  # the verified customer's own data, on a reload
+
+
+def test_a_pickup_code_is_replayed_to_the_shopper_who_held_without_verifying():
+    from bot.redact import hidden_if_personal
+
+    held = "C'est fait : 1 × Nike Pegasus 41 homme vous attend.\nVotre code de retrait : K7PQ3M."
+    assert hidden_if_personal(held) == held
+    assert mask(held).endswith("Votre code de retrait : [code].")  # not for agents, though

@@ -45,7 +45,7 @@ def test_a_bad_value_stops_start_up_naming_the_variable(tmp_path, name, value):
 def test_exposing_the_gateway_beyond_loopback_requires_a_rest_token(tmp_path):
     with pytest.raises(SettingsError, match="GATEWAY_REST_TOKEN"):
         load_settings(env(tmp_path, GATEWAY_HOST="0.0.0.0"))
-    settings = load_settings(env(tmp_path, GATEWAY_HOST="0.0.0.0",
+    settings = load_settings(env(tmp_path, GATEWAY_HOST="0.0.0.0", PUBLIC_URL="https://shop.example",
                                  GATEWAY_REST_TOKEN="a-long-enough-secret-token"))
     assert not settings.gateway_is_loopback
 
@@ -79,3 +79,23 @@ def test_dotenv_file_fills_in_but_never_overrides(tmp_path, monkeypatch):
     assert os.environ["COMPTOIR_TEST_FROM_DOTENV"] == "file"
     assert os.environ["COMPTOIR_TEST_ALREADY_SET"] == "environment"
     monkeypatch.delenv("COMPTOIR_TEST_FROM_DOTENV")
+
+
+@pytest.mark.parametrize("name", ["RASA_HOST", "ACTION_HOST"])
+def test_rasa_and_the_action_server_stay_on_loopback_unless_confirmed(tmp_path, name):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), name: "0.0.0.0"})
+    settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), name: "10.0.0.5",
+                              "ALLOW_REMOTE_INTERNALS": "1"})
+    assert "10.0.0.5" in (settings.rasa_url if name == "RASA_HOST" else settings.action_server_url)
+
+
+def test_links_use_the_public_address_never_an_unspecified_one(tmp_path):
+    base = {"COMPTOIR_VAR_DIR": str(tmp_path), "GATEWAY_HOST": "0.0.0.0",
+            "GATEWAY_REST_TOKEN": "a-rest-token-long-enough"}
+    with pytest.raises(SettingsError, match="PUBLIC_URL"):
+        load_settings(base)
+    settings = load_settings({**base, "PUBLIC_URL": "https://boutique.example/"})
+    assert (settings.public_url, settings.behind_tls) == ("https://boutique.example", True)
+    local = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "GATEWAY_PORT": "8123"})
+    assert (local.public_url, local.behind_tls) == ("http://127.0.0.1:8123", False)

@@ -1,5 +1,6 @@
 """The process supervisor behind `make run`: endpoints from settings, busy ports."""
 import asyncio
+import os
 import socket
 
 from bot.settings import load_settings
@@ -54,17 +55,43 @@ def test_a_port_left_in_time_wait_by_the_last_run_is_not_busy(tmp_path):
     assert busy_ports(settings) == []
 
 
-def test_a_rasa_token_beginning_with_a_dash_still_starts_rasa(tmp_path):
+def test_a_rasa_token_beginning_with_a_dash_still_starts_rasa_and_is_not_in_its_command_line(tmp_path):
     """Generated tokens are URL-safe base64: one in 64 begins with "-", which Rasa's
-    command line took for an option ("expected one argument") and `make run` stopped."""
+    command line took for an option ("expected one argument") and `make run` stopped.
+    The token goes through the environment: a command line is readable by anyone (`ps`)."""
     from rasa.__main__ import create_argument_parser
 
+    from bot.rasa_server import with_auth_token
     from bot.supervisor import process_specs
 
     token = "-tIwteVB3k3XUd04tY60ZhHX2LawJNJtTmIgOPcnuBg"
     settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "RASA_TOKEN": token,
                               "RASA_REPLICAS": "1"})
-    rasa = next(spec for spec in process_specs(settings, tmp_path / "model.tar.gz", tmp_path / "e.yml")
-                if spec.name == "rasa")
-    arguments = create_argument_parser().parse_args(rasa.argv[3:])  # after "python -m bot.rasa_server"
+    specs = {spec.name: spec for spec in process_specs(settings, tmp_path / "model.tar.gz", tmp_path / "e.yml")}
+    for spec in specs.values():
+        assert not any(token in argument or settings.action_token in argument for argument in spec.argv)
+    assert "RASA_TOKEN" not in specs["actions"].env
+    assert specs["actions"].env["ACTION_TOKEN"] == settings.action_token
+    rasa = specs["rasa"]
+    argv = with_auth_token(rasa.argv[2:], rasa.env["RASA_TOKEN"])  # as sys.argv in bot.rasa_server
+    arguments = create_argument_parser().parse_args(argv[1:])
     assert arguments.auth_token == token
+
+
+def test_var_and_what_it_holds_are_private_to_the_user(tmp_path):
+    import stat
+    import subprocess
+    import sys
+
+    from bot.settings import PROJECT_ROOT
+
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TRACKER_STORE_URL")}
+    env.update(COMPTOIR_VAR_DIR=str(var))
+    subprocess.run([sys.executable, "-m", "bot", "migrate"], cwd=PROJECT_ROOT, env=env, check=True,
+                   capture_output=True, timeout=120, preexec_fn=lambda: os.umask(0o022))
+    assert stat.S_IMODE(var.stat().st_mode) == 0o700
+    made = [path for path in var.rglob("*") if path.is_file()]
+    assert any(path.name == "shop.db" for path in made)
+    for path in made:
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path

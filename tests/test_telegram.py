@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.gateway import REPLY_RASA_DOWN, TELEGRAM, init_app
 from bot.models import ConsentLedgerEntry
 from bot.settings import load_settings
-from integrations.telegram import STOP_REPLY, split_text
+from integrations.telegram import PRIVATE_ONLY, STOP_REPLY, split_text
 from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
 
 TOKEN = TELEGRAM_TEST_TOKEN
@@ -127,3 +127,14 @@ async def test_stop_withdraws_telegram_consent_even_unverified(gateway, fake, sh
     assert {(e.purpose, e.channel, e.new_state, e.source_conversation) for e in entries} == {
         (p, "telegram", False, f"identity:{entries[0].identity_id}")
         for p in ("offers", "birthday", "back_in_stock", "personalisation")}
+
+
+async def test_in_a_group_chat_the_bot_asks_for_a_private_conversation(gateway, fake):
+    client, _app = gateway
+    update = {"update_id": 8, **fake.user_message(USER, "quelles données avez-vous sur moi ?")}
+    update["message"]["chat"] = {"id": -100123, "type": "supergroup", "title": "Famille"}
+    response = await client.post("/webhooks/telegram", json=update,
+                                 headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert response.status == 200
+    (sent,) = await fake.calls_matching(lambda c: c["method"] == "sendMessage", timeout=10)
+    assert (int(sent["chat_id"]), sent["text"]) == (-100123, PRIVATE_ONLY)

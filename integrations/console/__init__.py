@@ -21,17 +21,15 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
-from bot import agents, handover
+from bot import agents, handover, privacy
 from bot.db import in_session
 from bot.redact import mask
-from bot.models import (ChatIdentity, Customer, DataAccessLog, HandoverTicket, PrivacyRequest,
-                        utcnow)
+from bot.models import ChatIdentity, Customer, DataAccessLog, HandoverTicket, utcnow
 
 logger = logging.getLogger("comptoir.console")
 STATIC = Path(__file__).parent / "static"
 COOKIE = "comptoir_console"
 LOGIN_CSRF_COOKIE = "comptoir_login_csrf"
-REQUEST_STATUSES = ("received", "verified", "in_progress", "done", "refused")
 MAX_TEXT = 2000
 
 Deliver = Callable[[str, str, str, str], Awaitable[None]]  # channel, sender, text, agent
@@ -41,12 +39,17 @@ Transcript = Callable[[str], Awaitable[List[Dict[str, Any]]]]
 
 class Console:
     def __init__(self, sessions: Callable[[], Any], deliver: Deliver, resume: Resume,
-                 transcript: Transcript, secure_cookies: bool = False) -> None:
+                 transcript: Transcript, secure_cookies: bool = False,
+                 public_origin: Optional[str] = None, trusted_proxies: Tuple[str, ...] = ()) -> None:
         self.sessions = sessions  # the shop's sessionmaker, known once the app has started
         self.deliver = deliver
         self.resume = resume
         self.transcript = transcript
         self.secure = secure_cookies
+        # Behind a TLS-terminating proxy the request says http://internal-host: the
+        # browser's Origin is the public address.
+        self.public_origin = public_origin
+        self.trusted_proxies = trusted_proxies
         # Each live socket with the agent and the login session it belongs to: a customer's
         # words go to the agent handling the ticket only, and logging out closes them.
         self.sockets: "weakref.WeakKeyDictionary[web.WebSocketResponse, Tuple[int, str]]" = \
@@ -109,7 +112,8 @@ class Console:
             return web.json_response({"error": "Session de connexion expirée, rechargez la page."},
                                      status=403)
         username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
-        done = await self.db(lambda s: agents.login(s, username, password))
+        address = client_address(request, self.trusted_proxies)
+        done = await self.db(lambda s: agents.login(s, username, password, address=address))
         if done is None:
             logger.info("console login refused")
             return web.json_response({"error": "Identifiant ou mot de passe incorrect, ou compte "
@@ -158,7 +162,7 @@ class Console:
             ticket = session.get(HandoverTicket, ticket_id)
             if ticket is None:
                 return None
-            if not handover.handled_by(ticket, info.agent_id):
+            if not handover.readable_by(ticket, info.agent_id):
                 return {"refused": True}
             messages, notes = handover.conversation(session, ticket_id)
             profile = None
@@ -248,39 +252,29 @@ class Console:
         await self.agent(request)
 
         def load(session):
-            rows = session.execute(select(PrivacyRequest).where(
-                PrivacyRequest.status.notin_(("done", "refused")))
-                .order_by(PrivacyRequest.due_at)).scalars().all()
+            now = utcnow()
             return [{"id": r.id, "kind": r.kind, "status": r.status,
                      "created_at": r.created_at.isoformat(), "due_at": r.due_at.isoformat(),
-                     "overdue": r.due_at < utcnow()} for r in rows]
+                     "overdue": r.due_at < now} for r in privacy.list_requests(session)]
 
         return web.json_response({"requests": await self.db(load)})
 
     async def request_update(self, request: web.Request) -> web.Response:
-        await self.agent(request, csrf=True)
+        info = await self.agent(request, csrf=True)
         status = str((await request.json()).get("status", ""))
-        if status not in REQUEST_STATUSES:
+        if status not in privacy.REQUEST_STATUSES:
             return web.json_response({"error": "Statut inconnu."}, status=400)
         request_id = int(request.match_info["id"])
-
-        def move(session):
-            row = session.get(PrivacyRequest, request_id)
-            if row is None:
-                return False
-            row.status = status
-            if status in ("done", "refused"):
-                row.closed_at = utcnow()
-            return True
-
-        if not await self.db(move):
+        moved = await self.db(lambda s: privacy.move_request(s, request_id, status, info.agent_id,
+                                                              utcnow()))
+        if moved is None:
             raise web.HTTPNotFound()
         return web.json_response({"ok": True})
 
     # Live ----------------------------------------------------------------------------------
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         origin = request.headers.get("Origin")
-        if origin and origin != f"{request.scheme}://{request.host}":
+        if origin and origin not in (f"{request.scheme}://{request.host}", self.public_origin):
             raise web.HTTPForbidden(text="origine refusée")
         info = await self.agent(request)
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=64 * 1024)
@@ -349,6 +343,19 @@ class Console:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def client_address(request: web.Request, trusted_proxies: Tuple[str, ...]) -> str:
+    """Who is at the other end: the peer, or, when the peer is a proxy we trust, the last
+    address it appended to X-Forwarded-For that is not one of our proxies."""
+    address = request.remote or ""
+    if address not in trusted_proxies:
+        return address
+    forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([part for part in forwarded if part]):
+        if hop not in trusted_proxies:
+            return hop
+    return address
 
 
 def summarise(events: List[Dict[str, Any]], transcript: List[Dict[str, Any]]) -> Dict[str, Any]:

@@ -66,10 +66,12 @@ def _safe_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
 
 class WebChat:
     def __init__(self, settings: Settings, converse: Converse, history: History,
-                 accept_token: Optional[Callable[[str, str], Awaitable[bool]]] = None) -> None:
+                 accept_token: Optional[Callable[[str, str], Awaitable[bool]]] = None,
+                 alive: Optional[Callable[[str], Awaitable[bool]]] = None) -> None:
         self.converse = converse
         self.history = history
         self.accept_token = accept_token
+        self.alive = alive  # may this session id go on? (it expires after a long silence)
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp", cors_allowed_origins=list(settings.webchat_origins),
             max_http_buffer_size=MAX_EVENT_BYTES, logger=False, engineio_logger=False)
@@ -128,6 +130,8 @@ class WebChat:
             await self.sio.emit("session_confirm", current, to=sid)
             return
         wanted = valid_session_id((data or {}).get("session_id") if isinstance(data, dict) else None)
+        if wanted is not None and self.alive is not None and not await self.alive(wanted):
+            wanted = None  # expired: this browser starts a new conversation
         session_id = wanted or new_session_id()
         await self.sio.save_session(sid, {"session_id": session_id})
         await self.sio.enter_room(sid, session_id)

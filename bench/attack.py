@@ -175,14 +175,19 @@ async def other_channels(http, base: str, ports: Dict[str, int]) -> int:
     return touched
 
 
-async def denial(http, base: str) -> None:
+async def denial(http, base: str, ports: Dict[str, int]) -> None:
     deep = b'{"sender": "x", "message": "y", "metadata": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
     status, _ = await call(http, "POST", f"{base}/webhooks/rest/webhook", data=deep,
                            headers={"Content-Type": "application/json"})
     print(f"denial: JSON nested 50,000 deep -> HTTP {status}")
     big = {"sender": "fat-1", "message": "bonjour", "metadata": {"pad": "x" * 900_000}}
     status, _ = await call(http, "POST", f"{base}/webhooks/rest/webhook", json=big)
-    print(f"denial: 900 KB of metadata -> HTTP {status} (kept out of the tracker)")
+    token = (VAR / "rasa_token").read_text().strip()
+    async with http.get(f"http://127.0.0.1:{ports['RASA_PORT']}/conversations/fat-1/tracker",
+                        params={"token": token}) as response:
+        stored = len(await response.read())
+    print(f"denial: 900 KB of metadata -> HTTP {status}; the conversation's tracker holds "
+          f"{stored / 1024:.0f} KB")
     flood = await asyncio.gather(*(say(http, base, "flooder", "bonjour") for _ in range(40)))
     slowed = sum("plus vite que je ne peux lire" in text for text in flood)
     print(f"denial: 40 messages at once from one sender -> {slowed} answered 'slow down' at once")
@@ -210,7 +215,7 @@ async def main_async(var: Path, comptoir: Dict[str, Any], env: Dict[str, str]) -
                    "differences between existing and unknown contacts": await contact_probe(http, base),
                    "conversations of another channel touched":
                        await other_channels(http, base, comptoir["ports"])}
-        await denial(http, base)
+        await denial(http, base, comptoir["ports"])
     figures["HTTP 500s"] = sum(status >= 500 for status in STATUSES)
     print(f"\n{len(STATUSES)} HTTP answers in all")
     for name, value in figures.items():

@@ -160,7 +160,7 @@ async def other_channels(http, base: str, ports: Dict[str, int]) -> int:
     forged = {"sender": "telegram:4242", "message": "quelles données avez-vous sur moi ?",
               "metadata": {"comptoir_channel": "telegram"}}
     rasa = f"http://127.0.0.1:{ports['RASA_PORT']}"
-    action = {"next_action": "action_privacy_summary", "sender_id": "telegram:4242",
+    action = {"next_action": "action_my_data", "sender_id": "telegram:4242",
               "tracker": {"sender_id": "telegram:4242", "slots": {}, "latest_message": {},
                           "events": []}, "domain": {}}
     attempts = [("POST", f"{base}/webhooks/rest/webhook", forged),

@@ -36,7 +36,7 @@ VERIFIED = HoldLimits(open_holds=MAX_HOLD_QUANTITY, units_per_article=MAX_HOLD_Q
 class HoldRefused(Exception):
     """A hold that cannot be made; `reason` is one of: quantity, online, unavailable,
     and for a holder at their limits (`limits` says which apply): open_holds,
-    units_per_article, created_per_day."""
+    units_per_article, created_per_day, unverified_share."""
 
     def __init__(self, reason: str, limits: Optional[HoldLimits] = None) -> None:
         super().__init__(reason)
@@ -72,6 +72,26 @@ def _check_limits(session: Session, variant_id: int, quantity: int, now: dt.date
         raise HoldRefused("created_per_day", limits)
 
 
+def unverified_share(on_hand: int) -> int:
+    """How many units of an item in a store holds by unverified conversations may take
+    together: half, rounded up. Sender ids cost nothing, so a script can open as many
+    conversations as it likes; the other half stays for the shelf and for members."""
+    return (on_hand + 1) // 2
+
+
+def _check_unverified_share(session: Session, variant_id: int, store_id: int, quantity: int) -> None:
+    on_hand = session.execute(select(Stock.quantity).where(
+        Stock.variant_id == variant_id, Stock.store_id == store_id)).scalar_one()
+    held = session.execute(select(func.coalesce(func.sum(Reservation.quantity), 0)).where(
+        Reservation.variant_id == variant_id, Reservation.store_id == store_id,
+        Reservation.status == "active", Reservation.customer_id.is_(None))).scalar()
+    if held + quantity > unverified_share(on_hand):
+        session.execute(update(Stock).where(Stock.variant_id == variant_id, Stock.store_id == store_id)
+                        .values(reserved=Stock.reserved - quantity)
+                        .execution_options(synchronize_session=False))  # a caller may commit
+        raise HoldRefused("unverified_share", UNVERIFIED)
+
+
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
 
@@ -96,6 +116,12 @@ def hold(session: Session, variant_id: int, store_id: int, quantity: int, *, now
     ).rowcount
     if taken != 1:
         raise HoldRefused("unavailable")
+    if customer_id is None and identity_id is not None:
+        # Checked after the increment: the stock row is now ours until commit (a row lock
+        # on PostgreSQL, the write lock on SQLite), so two conversations cannot both take
+        # the last of the unverified share. Not in a savepoint: on SQLite a savepoint that
+        # opens the transaction commits it when released, before the hold is written.
+        _check_unverified_share(session, variant_id, store_id, quantity)
     for _ in range(5):
         try:
             with session.begin_nested():

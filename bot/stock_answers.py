@@ -82,6 +82,10 @@ def hold_limit_text(reason: str, limits: reservations.HoldLimits) -> str:
     if reason == "units_per_article":
         return (f"Je peux mettre de côté au plus {limits.units_per_article} exemplaires d'un "
                 f"même article par client{'' if verified else ' non identifié'}." + more)
+    if reason == "unverified_share":
+        return ("Sans identification, je ne peux mettre de côté qu'une partie du stock d'un "
+                "article dans un magasin, et cette part est déjà réservée ici. Vous pouvez "
+                "passer directement en magasin, ou vous identifier pour réserver." + more)
     return ("Vous avez fait beaucoup de réservations aujourd'hui : je ne peux pas en "
             "enregistrer d'autres avant demain. Un conseiller peut vous aider si besoin "
             "(écrivez « parler à un conseiller »).")

@@ -35,14 +35,15 @@ def tiny_shop(url, units=10):
             dict(variant_id=1, store_id=2, quantity=units, reserved=0, updated_at=NOW),
             dict(variant_id=1, store_id=1, quantity=units, reserved=0, updated_at=NOW)])
         connection.execute(insert(tables["customers"]), [
-            dict(id=c, loyalty_status="none", created_at=NOW, language="fr") for c in (1, 2)])
+            dict(id=c, loyalty_status="none", created_at=NOW, language="fr") for c in range(1, 101)])
         connection.execute(insert(tables["chat_identities"]), [
             dict(id=i, channel="web", external_id=f"s{i}", last_seen_at=NOW, created_at=NOW)
             for i in range(1, 101)])
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
-            connection.exec_driver_sql(
-                "SELECT setval(pg_get_serial_sequence('chat_identities', 'id'), 101)")
+            for table in ("chat_identities", "customers"):
+                connection.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 101)")
     return engine
 
 
@@ -60,16 +61,19 @@ def reserved(engine):
         return connection.execute(select(Stock.reserved).where(Stock.store_id == 2)).scalar()
 
 
-def test_100_shoppers_racing_for_10_units_get_exactly_10_holds(engine):
+def race(engine, verified):
+    """100 shoppers (verified members, or conversations nobody verified) hold one unit
+    of the 10 at once; what each got."""
     factory = make_session_factory(engine)
     start = threading.Barrier(100)
     outcomes = []
 
-    def shopper(identity_id):
+    def shopper(number):
         start.wait()
         try:
             with factory.begin() as session:
-                hold(session, 1, 2, 1, now=NOW, identity_id=identity_id)
+                hold(session, 1, 2, 1, now=NOW, identity_id=number,
+                     customer_id=number if verified else None)
             outcomes.append("held")
         except HoldRefused as refused:
             outcomes.append(refused.reason)
@@ -79,12 +83,30 @@ def test_100_shoppers_racing_for_10_units_get_exactly_10_holds(engine):
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    return outcomes
+
+
+def test_100_members_racing_for_10_units_get_exactly_10_holds(engine):
+    outcomes = race(engine, verified=True)
     assert outcomes.count("held") == 10
     assert outcomes.count("unavailable") == 90
     assert reserved(engine) == 10
-    with factory() as session:
+    with make_session_factory(engine)() as session:
         codes = session.execute(select(Reservation.code)).scalars().all()
     assert len(codes) == len(set(codes)) == 10
+
+
+def test_100_unverified_conversations_racing_get_half_the_units(engine):
+    """Sender ids cost nothing: however many conversations a script opens, holds nobody
+    verified take at most half of an item's units in a store."""
+    outcomes = race(engine, verified=False)
+    assert outcomes.count("held") == 5
+    assert outcomes.count("unverified_share") == 95
+    assert reserved(engine) == 5
+    factory = make_session_factory(engine)
+    with factory.begin() as session:  # the other half is still there for a member
+        hold(session, 1, 2, 5, now=NOW, customer_id=1)
+    assert reserved(engine) == 10
 
 
 def test_quantity_limits_and_online_location_are_refused(engine):

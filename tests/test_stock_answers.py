@@ -322,3 +322,21 @@ def test_an_unverified_shopper_is_told_why_a_third_hold_is_refused(shop):
                               "identification.")
     assert "jusqu'à 5" in refused
     assert available(shop, sku, "LYS-PDI") == before
+
+
+def test_unverified_shoppers_together_hold_at_most_half_of_a_shelf(shop):
+    from bot.models import Variant
+
+    with shop() as session:
+        sku, code = session.execute(
+            select(Variant.sku, Store.code).join(Stock, Stock.variant_id == Variant.id)
+            .join(Store, Store.id == Stock.store_id)
+            .where(Store.kind == "store", Stock.quantity == 2, Stock.reserved == 0)).first()
+    first, second = Conversation(shop, "web-share-1"), Conversation(shop, "web-share-2")
+    for chat in (first, second):
+        chat.context.update(stock_variant=sku, stock_store=code)
+    assert Conversation.text(first.say("hold", "gardez-le moi")).startswith("C'est fait")
+    refused = Conversation.text(second.say("hold", "gardez-le moi"))
+    assert refused.startswith("Sans identification, je ne peux mettre de côté qu'une partie du "
+                              "stock d'un article dans un magasin")
+    assert available(shop, sku, code) == 1  # one still on the shelf

@@ -87,9 +87,15 @@ async def hoarding(http, base: str, var: Path) -> int:
                               "WHERE status = 'active' AND customer_id IS NULL GROUP BY identity_id")
     held = sum(count for _, count, _ in per_chat)
     beyond = sum(max(0, count - 2) for _, count, _ in per_chat)
+    shelves = shop_rows(var, "SELECT s.quantity, sum(r.quantity) FROM reservations r JOIN stock s "
+                             "ON s.variant_id = r.variant_id AND s.store_id = r.store_id "
+                             "WHERE r.status = 'active' AND r.customer_id IS NULL "
+                             "GROUP BY r.variant_id, r.store_id, s.quantity")
+    over_half = sum(max(0, taken - (on_hand + 1) // 2) for on_hand, taken in shelves)
     print(f"hoarding: 10 conversations x 6 holds tried -> {held} held, at most "
-          f"{max((c for _, c, _ in per_chat), default=0)} per conversation, {beyond} beyond the limit")
-    return beyond
+          f"{max((c for _, c, _ in per_chat), default=0)} per conversation, {beyond} beyond the "
+          f"limit; {over_half} units beyond half of a shelf")
+    return beyond + over_half
 
 
 async def agents_need_to_know(http, base: str, var: Path, env: Dict[str, str], seen: set) -> int:

@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from bot import agents, handover, privacy
 from bot.db import in_session
-from bot.redact import mask
 from bot.models import ChatIdentity, Customer, DataAccessLog, HandoverTicket, utcnow
+from bot.redact import mask
 
 logger = logging.getLogger("comptoir.console")
 STATIC = Path(__file__).parent / "static"

@@ -299,3 +299,29 @@ async def test_the_console_websocket_ignores_actions_without_the_csrf_token(cons
     with shop() as session:
         assert handover.queue(session)[0].status == "open"
     await ws.close()
+
+
+async def test_behind_a_tls_proxy_cookies_are_secure_and_the_public_origin_may_open_the_socket(
+        aiohttp_client, tmp_path, shop_url, shop):
+    with shop.begin() as session:
+        create_agent(session, "erin", "Erin", PASSWORD)
+    settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "DATABASE_URL": shop_url,
+                              "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port()),
+                              "PUBLIC_URL": "https://boutique.example",
+                              "GATEWAY_REST_TOKEN": "a-rest-token-long-enough"})
+    client = await aiohttp_client(init_app(settings))
+    page = await client.get("/console")  # the test speaks http: Secure cookies are sent by hand
+    assert "Secure" in page.headers["Set-Cookie"]
+    form = re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1)
+    response = await client.post("/console/login", data={"csrf": form, "username": "erin", "password": PASSWORD},
+                                 headers={"Cookie": f"comptoir_login_csrf={page.cookies['comptoir_login_csrf'].value}"})
+    assert response.status == 200
+    assert "Secure" in response.headers["Set-Cookie"]
+    session_cookie = {"Cookie": f"comptoir_console={response.cookies['comptoir_console'].value}"}
+    ws = await client.ws_connect("/console/ws", origin="https://boutique.example", headers=session_cookie)
+    assert (await next_event(ws, "queue"))["type"] == "queue"
+    await ws.close()
+    refused = await client.get("/console/ws", headers={
+        "Origin": "https://evil.example", "Upgrade": "websocket", "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", **session_cookie})
+    assert refused.status == 403

@@ -117,7 +117,7 @@ def cmd_gateway(settings: Settings, _args) -> int:
 
 def cmd_check(settings: Settings, _args) -> int:
     for name, value in vars(settings).items():
-        if "token" in name:
+        if "token" in name or "secret" in name:
             value = "(set)" if value else "(not set)"
         elif name.endswith("_url") and value:
             value = _redact_url(value) if "://" in str(value) and not str(value).startswith("redis") \

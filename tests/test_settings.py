@@ -99,3 +99,22 @@ def test_links_use_the_public_address_never_an_unspecified_one(tmp_path):
     assert (settings.public_url, settings.behind_tls) == ("https://boutique.example", True)
     local = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "GATEWAY_PORT": "8123"})
     assert (local.public_url, local.behind_tls) == ("http://127.0.0.1:8123", False)
+
+
+def test_bot_check_shows_no_secret(tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    secrets_ = {"IDENTITY_SECRET": "identity-secret-value-0123456789",
+                "CUSTOMER_TOKEN_SECRET": "customer-token-secret-0123456789",
+                "RASA_TOKEN": "rasa-token-value-0123456789",
+                "SMTP_URL": "smtp://shop:smtp-password-123@relay.example:587",
+                "DATABASE_URL": "postgresql://shop:db-password-123@db.example/shop"}
+    monkeypatch.setenv("COMPTOIR_VAR_DIR", str(tmp_path))
+    for name, value in secrets_.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check"]) == 0
+    shown = capsys.readouterr().out
+    assert "identity_secret = (set)" in shown
+    for secret in ("identity-secret-value", "customer-token-secret", "rasa-token-value",
+                   "smtp-password-123", "db-password-123"):
+        assert secret not in shown, secret

@@ -26,6 +26,7 @@ from sqlalchemy.orm import sessionmaker
 from bot import handover
 from bot.consent import stop_chat
 from bot.db import in_session, make_engine, make_session_factory, ping
+from bot.geo import place_from_metadata
 from bot.identities import find_identity, identity_for
 from bot.identity import accept_customer_token, verified_customer
 from bot.models import ChatIdentity, Customer, OutboundMessage, Product
@@ -148,14 +149,9 @@ def safe_metadata(metadata: Optional[Dict[str, Any]], channel: str) -> Dict[str,
     which is the gateway's word. Anything else would be stored in the tracker and sent
     to the action server on every later turn (a client can send a megabyte)."""
     kept: Dict[str, Any] = {"comptoir_channel": channel}
-    location = (metadata or {}).get("location")
-    if isinstance(location, dict):
-        try:
-            latitude, longitude = float(location["latitude"]), float(location["longitude"])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            return kept
-        if -90 <= latitude <= 90 and -180 <= longitude <= 180:
-            kept["location"] = {"latitude": latitude, "longitude": longitude}
+    place = place_from_metadata(metadata)  # what the actions will read of it, checked alike
+    if place is not None:
+        kept["location"] = {"latitude": place.latitude, "longitude": place.longitude}
     return kept
 
 

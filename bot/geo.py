@@ -112,7 +112,7 @@ def place_from_metadata(metadata: Optional[dict]) -> Optional[Place]:
         return None
     try:
         lat, lon = float(location["latitude"]), float(location["longitude"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # 10**400 has no float
         return None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return None

@@ -170,6 +170,8 @@ def test_only_a_position_and_the_channel_go_to_rasa_from_client_metadata():
                                           "location": {"latitude": 45.76, "longitude": 4.84}}
     assert safe_metadata({"location": {"latitude": 1e400, "longitude": 0}}, "web") == \
         {"comptoir_channel": "web"}
+    assert safe_metadata({"location": {"latitude": 10**400, "longitude": 0}}, "web") == \
+        {"comptoir_channel": "web"}
 
 
 async def test_a_web_socket_keeps_its_first_session_and_counts_once(aiohttp_client, tmp_path, shop_url):

@@ -147,14 +147,20 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def dispatch(reply: Reply, dispatcher: CollectingDispatcher) -> List[Dict[str, Any]]:
+def slot_changes(tracker: Tracker, slots: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """`SlotSet` events for the slots whose value changes, none for a value a slot already
+    has: every event stays in the conversation, and Rasa reads them all on each turn."""
+    return [SlotSet(name, value) for name, value in slots.items() if tracker.get_slot(name) != value]
+
+
+def dispatch(reply: Reply, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[str, Any]]:
     for message in reply.messages:
         if "custom" in message:
             dispatcher.utter_message(json_message=message["custom"])
         else:
             dispatcher.utter_message(text=message["text"] or None, buttons=message["buttons"] or None,
                                      image=message.get("image"))
-    return [SlotSet(name, value) for name, value in reply.slots.items()]
+    return slot_changes(tracker, reply.slots)
 
 
 class DeskAction(Action, metaclass=abc.ABCMeta):
@@ -175,4 +181,4 @@ class DeskAction(Action, metaclass=abc.ABCMeta):
         except ShopUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
-        return dispatch(reply, dispatcher)
+        return dispatch(reply, dispatcher, tracker)

@@ -122,4 +122,4 @@ class ActionFallback(Action):
         else:
             reply = fallback_answers.clarify(latest.get("intent_ranking") or [],
                                              latest.get("entities") or [])
-        return dispatch(reply, dispatcher)
+        return dispatch(reply, dispatcher, tracker)

@@ -50,4 +50,4 @@ class ActionResume(Action):
         except ShopUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
-        return dispatch(reply, dispatcher)
+        return dispatch(reply, dispatcher, tracker)

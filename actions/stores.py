@@ -6,10 +6,9 @@ from typing import Any, Dict, List, Optional, Text
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ShopUnavailable, in_shop, settings
+from actions.common import ShopUnavailable, in_shop, settings, slot_changes
 from bot import stores
 from bot.text import clip, day_asked
 
@@ -33,7 +32,7 @@ async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
             city = None
     if not city:
         dispatcher.utter_message(response="utter_ask_city")
-        return [SlotSet("pending", "hours_store" + (f" {day.isoformat()}" if day else ""))]
+        return slot_changes(tracker, {"pending": "hours_store" + (f" {day.isoformat()}" if day else "")})
     try:
         answer, known = await in_shop(
             lambda s: (stores.store_hours_answer(s, city, now, day), stores.cities(s)))
@@ -44,10 +43,10 @@ async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
         dispatcher.utter_message(
             text=f"Je ne trouve pas de magasin à « {clip(city)} ». "
                  f"Nous sommes présents à {', '.join(known)}, et bien sûr en ligne.")
-        return [SlotSet("city", None), SlotSet("pending", None)]
+        return slot_changes(tracker, {"city": None, "pending": None})
     for text in answer:
         dispatcher.utter_message(text=text)
-    return [SlotSet("city", None), SlotSet("pending", None)]
+    return slot_changes(tracker, {"city": None, "pending": None})
 
 
 class ActionStoreHours(Action):

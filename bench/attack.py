@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Tuple
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_bench import BENCH_DIR, PYTHON, ROOT, start_comptoir  # noqa: E402
+from stack import BENCH_DIR, PYTHON, ROOT, start_comptoir  # noqa: E402
 
 PASSWORD = "a long agent password"
 STATUSES: List[int] = []

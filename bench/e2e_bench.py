@@ -32,24 +32,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
-import re
-import signal
-import socket
+import statistics
 import subprocess
 import sys
-import threading
 import time
-import uuid
-from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT / "var" / "bench"
-PYTHON = sys.executable
+from stack import (BENCH_DIR, longest_gc_pauses, rss_mb, scale_out_env, start_bare_rasa,
+                   start_comptoir)
 
 # Each simulated customer picks one of these conversations (French, as shoppers write).
 CONVERSATIONS = [
@@ -63,60 +56,9 @@ CONVERSATIONS = [
     ["bonjour", "vous avez des hoka speedgoat 6 femme en 38 ?", "à Lille", "ok merci"],
 ]
 BARE_CONVERSATION = ["hello", "I am sad", "yes", "great, thanks", "are you a bot?", "bye"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports (Rasa replicas take RASA_PORT + i)."""
-    while True:
-        first = free_port()
-        try:
-            for offset in range(1, count):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", first + offset))
-            return first
-        except OSError:
-            continue
-
-
-@contextlib.contextmanager
-def scale_out_env(replicas: int) -> Iterator[Dict[str, str]]:
-    """Two fresh PostgreSQL databases (shop, trackers) and the Redis lock store."""
-    import redis
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    admin_url = os.environ.get("COMPTOIR_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    redis_url = os.environ.get("COMPTOIR_BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-    try:
-        redis.Redis.from_url(redis_url, socket_timeout=2).ping()
-    except redis.RedisError as error:
-        sys.exit(f"--scale-out needs Redis at {redis_url} (COMPTOIR_BENCH_REDIS_URL): {error}")
-    admin = create_engine(admin_url, future=True, isolation_level="AUTOCOMMIT")
-    names = [f"comptoir_bench_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("shop", "trackers")]
-    try:
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except SQLAlchemyError as error:
-        sys.exit(f"--scale-out needs a PostgreSQL server where it may create databases "
-                 f"(COMPTOIR_BENCH_POSTGRES_URL): {type(error).__name__}")
-    base = admin_url.rsplit("/", 1)[0]
-    try:
-        yield {"DATABASE_URL": f"{base}/{names[0]}", "TRACKER_STORE_URL": f"{base}/{names[1]}",
-               "LOCK_STORE_URL": redis_url, "RASA_REPLICAS": str(replicas)}
-    finally:
-        with admin.connect() as connection:
-            for name in names:
-                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                        "WHERE datname = :name"), {"name": name})
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+# The long conversation: store hours, a stock question and thanks, in turn.
+LONG_CONVERSATION = ["quels sont les horaires du magasin de lille ?", "vous avez les pegasus 41 homme ?",
+                     "merci"]
 
 
 def percentiles(samples: List[float]) -> Dict[str, float]:
@@ -126,67 +68,6 @@ def percentiles(samples: List[float]) -> Dict[str, float]:
         return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
     return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": ordered[-1]}
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB (Linux /proc)."""
-    def children(parent: int) -> List[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == parent:
-                    found.append(int(entry.name))
-        return found
-
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-        except OSError:
-            continue
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        total += int(match.group(1)) if match else 0
-        todo += children(current)
-    return total / 1024
-
-
-class Process:
-    """A child process whose output is kept, to wait for lines in it."""
-
-    def __init__(self, args: List[str], env: Dict[str, str], cwd: Path) -> None:
-        self.lines: List[str] = []
-        self.proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-
-    def wait_for(self, pattern: str, timeout: float) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                found = re.search(pattern, line)
-                if found:
-                    return found
-            if self.proc.poll() is not None:
-                raise SystemExit("process ended early:\n" + "\n".join(self.lines[-40:]))
-            time.sleep(0.2)
-        raise SystemExit(f"no {pattern!r} after {timeout} s:\n" + "\n".join(self.lines[-40:]))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 async def converse(url: str, sender: str, script: List[str], think: float,
@@ -206,8 +87,11 @@ async def converse(url: str, sender: str, script: List[str], think: float,
 
 
 async def load(url: str, customers: int, rounds: int, think: float, scripts: List[List[str]],
-               tag: str) -> Dict[str, object]:
-    """`customers` at once, each holding `rounds` conversations; latency per message."""
+               tag: str, continued: bool = False) -> Dict[str, object]:
+    """`customers` at once, each holding `rounds` conversations; latency per message.
+
+    Fresh: each conversation has a sender id of its own. Continued: each customer keeps
+    one sender id (`{tag}-{index}`, prepared by `prefill`) for all its conversations."""
     latencies: List[float] = []
     errors: List[str] = []
     timeout = aiohttp.ClientTimeout(total=60)
@@ -224,8 +108,8 @@ async def load(url: str, customers: int, rounds: int, think: float, scripts: Lis
             await asyncio.sleep(rng.uniform(0, think))
             for round_ in range(rounds):
                 script = scripts[(index + round_) % len(scripts)]
-                await converse(url, f"{tag}-{index}-{round_}", script, think, latencies, errors,
-                               session, rng)
+                sender = f"{tag}-{index}" if continued else f"{tag}-{index}-{round_}"
+                await converse(url, sender, script, think, latencies, errors, session, rng)
 
         started = time.perf_counter()
         await asyncio.gather(*(customer(i) for i in range(customers)))
@@ -234,48 +118,49 @@ async def load(url: str, customers: int, rounds: int, think: float, scripts: Lis
             "per_second": len(latencies) / elapsed, "errors": errors, "elapsed": elapsed}
 
 
+async def prefill(url: str, customers: int, turns: int, scripts: List[List[str]],
+                  tag: str) -> List[str]:
+    """Give each customer's conversation (`{tag}-{index}`) `turns` messages of history
+    before measuring, all customers at once and without pause; returns the errors."""
+    errors: List[str] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        async def customer(index: int) -> None:
+            flat = [m for round_ in range(turns) for m in scripts[(index + round_) % len(scripts)]]
+            await converse(url, f"{tag}-{index}", flat[:turns], 0, [], errors, session,
+                           random.Random(index))
+
+        await asyncio.gather(*(customer(i) for i in range(customers)))
+    return errors
+
+
+async def long_conversation(url: str, turns: int, script: List[str], sender: str,
+                            think: float) -> Dict[str, object]:
+    """One conversation of `turns` messages in a row (the script over and over), `think`
+    seconds between an answer and the next message: the latency of each turn, in order.
+    Without a pause the gateway's flood limit (a person's pace, README) would slow the
+    conversation down, and its wait would be measured instead of the turn."""
+    latencies: List[float] = []
+    errors: List[str] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        for turn in range(turns):
+            await converse(url, sender, [script[turn % len(script)]], 0, latencies, errors, session,
+                           random.Random(turn))
+            await asyncio.sleep(think)
+    return {"samples": latencies, "errors": errors}
+
+
+def growth(latencies: List[float]) -> Dict[str, float]:
+    """Median of turns 4-18 (around the 10th) against the median of the last 15."""
+    early, late = statistics.median(latencies[3:18]), statistics.median(latencies[-15:])
+    return {"early": early, "late": late, "ratio": late / early}
+
+
 def pooled(runs: List[Dict[str, object]]) -> Dict[str, object]:
     """Several load phases of one system taken together."""
     samples = [x for run in runs for x in run["samples"]]
     return {"latency": percentiles(samples), "messages": len(samples),
             "per_second": len(samples) / sum(run["elapsed"] for run in runs),
             "errors": [e for run in runs for e in run["errors"]]}
-
-
-def start_comptoir(var_dir: Path, backend: Dict[str, str]) -> Dict[str, object]:
-    replicas = int(backend.get("RASA_REPLICAS", 1))
-    ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_ports(replicas), "ACTION_PORT": free_port()}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "COMPTOIR_VAR_DIR": str(var_dir),
-           "LOG_LEVEL": "WARNING"}
-    for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_BOT_TOKEN",
-                 "RASA_REPLICAS"):
-        env.pop(name, None)
-    env.update(backend)
-    started = time.monotonic()
-    process = Process([PYTHON, "-m", "bot", "up"], env, ROOT)
-    process.wait_for(r"Comptoir is ready", timeout=900)
-    ready = time.monotonic() - started
-    trained = any("training comptoir-" in line for line in process.lines)
-    pids = {name: int(process.wait_for(rf"{name} started \(pid (\d+)\)", 5).group(1))
-            for name in ["rasa", *(f"rasa-{i + 1}" for i in range(1, replicas)), "actions", "gateway"]}
-    return {"process": process, "url": f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
-            "ready_s": ready, "trained": trained, "pids": pids, "ports": ports, "env": env}
-
-
-def start_bare_rasa() -> Dict[str, object]:
-    project = BENCH_DIR / "rasa-init"
-    rasa = [PYTHON, "-m", "rasa"]
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
-    if not list((project / "models").glob("*.tar.gz")):
-        project.mkdir(parents=True, exist_ok=True)
-        print("==> rasa init (trains the example assistant once)...", flush=True)
-        subprocess.run(rasa + ["init", "--no-prompt", "--init-dir", str(project)], env=env,
-                       cwd=project, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    port = free_port()
-    started = time.monotonic()
-    process = Process(rasa + ["run", "--port", str(port), "--interface", "127.0.0.1"], env, project)
-    process.wait_for(r"Rasa server is up and running", timeout=600)
-    return {"process": process, "url": f"http://127.0.0.1:{port}", "ready_s": time.monotonic() - started}
 
 
 async def soak(url: str, customers: int, total: int, pids: Dict[str, int]) -> Dict[str, object]:
@@ -324,6 +209,13 @@ def main() -> int:
     parser.add_argument("--scale-out", action="store_true",
                         help="Comptoir on PostgreSQL and Redis with --replicas Rasa servers")
     parser.add_argument("--replicas", type=int, default=2, help="Rasa replicas with --scale-out")
+    parser.add_argument("--history", type=int, default=0,
+                        help="continued conversations: each customer keeps one conversation, "
+                             "this many turns deep before measuring (0: fresh conversations)")
+    parser.add_argument("--long", type=int, default=0,
+                        help="then one conversation of this many turns: the last turns against the 10th")
+    parser.add_argument("--long-think", type=float, default=1.05,
+                        help="seconds between the turns of the long conversation")
     args = parser.parse_args()
     with scale_out_env(args.replicas) if args.scale_out else contextlib.nullcontext({}) as backend:
         return run(args, backend)
@@ -338,17 +230,32 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
     server = None if args.skip_bare else start_bare_rasa()
     ours_runs: List[Dict[str, object]] = []
     bare_runs: List[Dict[str, object]] = []
+    systems = [("Comptoir", comptoir["url"], CONVERSATIONS, LONG_CONVERSATION)]
+    if server:
+        systems.append(("bare Rasa", server["url"], [BARE_CONVERSATION], BARE_CONVERSATION))
+    runs: Dict[str, List[Dict[str, object]]] = {name: [] for name, *_ in systems}
+    long_turns: Dict[str, Dict[str, object]] = {}
     try:
+        if args.history:
+            for name, url, scripts, _ in systems:
+                errors = asyncio.run(prefill(url + "/webhooks/rest/webhook", args.customers,
+                                             args.history, scripts, "continued"))
+                if errors:
+                    raise SystemExit(f"{name}: {len(errors)} errors while preparing the conversations, "
+                                     f"first {errors[0]}")
         # Both servers stay up and take turns, so each phase of one has the machine in the
         # same state as the phase of the other just before or after it (one phase each
         # gave bare Rasa a p50 of 29, 36 or 57 ms depending on the run).
         for repeat in range(args.repeat):
-            ours_runs.append(asyncio.run(load(comptoir["url"] + "/webhooks/rest/webhook", args.customers,
-                                              args.rounds, args.think, CONVERSATIONS, f"bench{repeat}")))
-            if server:
-                bare_runs.append(asyncio.run(load(server["url"] + "/webhooks/rest/webhook", args.customers,
-                                                  args.rounds, args.think, [BARE_CONVERSATION],
-                                                  f"bare{repeat}")))
+            for name, url, scripts, _ in systems:
+                tag = "continued" if args.history else f"{name.split()[0].lower()}{repeat}"
+                runs[name].append(asyncio.run(load(url + "/webhooks/rest/webhook", args.customers,
+                                                   args.rounds, args.think, scripts, tag,
+                                                   continued=bool(args.history))))
+        if args.long:
+            for name, url, _, script in systems:
+                long_turns[name] = asyncio.run(long_conversation(
+                    url + "/webhooks/rest/webhook", args.long, script, "long-conversation", args.long_think))
         memory = {name: rss_mb(pid) for name, pid in comptoir["pids"].items()}
         bare_memory = rss_mb(server["process"].proc.pid) if server else 0.0
         if server:
@@ -359,10 +266,14 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
         comptoir["process"].stop()
         if server:
             server["process"].stop()
+    ours_runs, bare_runs = runs["Comptoir"], runs.get("bare Rasa", [])
     ours = pooled(ours_runs)
     bare: Optional[Dict[str, object]] = pooled(bare_runs) if bare_runs else None
 
-    print(f"\n{args.customers} customers, {args.rounds} conversations each, think time "
+    kind = (f"continued conversations: each customer kept one conversation, {args.history} turns "
+            f"deep when measuring began" if args.history
+            else "fresh conversations: a new conversation for each")
+    print(f"\n{args.customers} customers, {args.rounds} conversations each ({kind}), think time "
           f"{args.think} s on average, {args.repeat} phases per system taken in turns; "
           f"latency per message in ms\n")
     print("| system | p50 / p95 / p99 / max ms | messages/s | messages | errors |")
@@ -381,6 +292,17 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
           f"{'yes' if comptoir['trained'] else 'no, cache hit'})")
     print("resident memory after the run: " + ", ".join(f"{k} {v:.0f} MB" for k, v in memory.items())
           + (f"; bare Rasa {bare_memory:.0f} MB" if bare else ""))
+    for name, long_run in long_turns.items():
+        latencies = long_run["samples"]
+        seen = growth(latencies)
+        print(f"long conversation ({name}, one conversation continued over {len(latencies)} turns, "
+              f"{args.long_think} s between turns): turns 4-18 median {seen['early']:.0f} ms, last 15 median "
+              f"{seen['late']:.0f} ms, ratio {seen['ratio']:.2f} (target <= 1.3 for Comptoir); "
+              f"{len(long_run['errors'])} turns without an answer")
+    pauses = longest_gc_pauses(comptoir["process"])
+    print("longest garbage-collector pause after start-up: "
+          + (", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(pauses.items()))
+             or "none logged (processes without bot.gcwatch)") + " (target < 50 ms)")
     if soaked:
         print(f"\nsoak: {soaked['messages']} messages from {args.customers} customers without think "
               f"time, {soaked['per_second']:.1f} messages/s, {len(soaked['errors'])} errors, latency "
@@ -389,7 +311,8 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
         print("| --- |" + " --- |" * len(comptoir["pids"]))
         for count, sample in soaked["memory"]:
             print(f"| {count} | " + " | ".join(f"{v:.0f} MB" for v in sample.values()) + " |")
-    if ours["errors"] or (bare and bare["errors"]) or (soaked and soaked["errors"]):
+    if (ours["errors"] or (bare and bare["errors"]) or (soaked and soaked["errors"])
+            or long_turns.get("Comptoir", {}).get("errors")):
         print("errors:", ours["errors"][:5], bare["errors"][:5] if bare else "")
         return 1
     return 0

@@ -20,6 +20,8 @@ from rasa_sdk.endpoint import create_app, create_argument_parser
 from sanic import response
 from sanic.request import Request
 
+from bot import gcwatch
+
 TOKEN_ENV = "ACTION_TOKEN"
 OPEN_PATHS = ("/health",)
 
@@ -35,6 +37,11 @@ def require_token(app: Any, token: str) -> None:
         return None
 
 
+async def _freeze_when_started(_app: Any, _loop: Any) -> None:
+    """The actions are loaded: keep what start-up built out of the collector's walks."""
+    gcwatch.freeze_and_watch("actions")
+
+
 def main() -> None:
     args = create_argument_parser().parse_args()
     utils.configure_colored_logging(args.loglevel)
@@ -46,6 +53,7 @@ def main() -> None:
         raise SystemExit(f"{TOKEN_ENV} must be set: the action server answers no one without it")
     app = create_app(args.actions, cors_origins=None)
     require_token(app, token)
+    app.register_listener(_freeze_when_started, "after_server_start")
     app.run(os.environ.get("SANIC_HOST", "127.0.0.1"), args.port, workers=1)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from bot import handover
+from bot import gcwatch, handover
 from bot.consent import stop_chat
 from bot.db import in_session, make_engine, make_session_factory, ping
 from bot.geo import place_from_metadata
@@ -33,6 +33,7 @@ from bot.models import ChatIdentity, Customer, OutboundMessage, Product
 from bot.outbox import claim_for_channel, release, take_pending
 from bot.privacy import erase_conversations, export, export_zip, use_export_link
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_server import CONTINUED
 from bot.ratelimit import KeyedLocks, RateLimiter
 from bot.redact import export_links_masked, hidden_if_personal
 from bot.reservations import expire_due
@@ -440,7 +441,8 @@ async def history(app: web.Application, sender: str) -> List[Dict[str, Any]]:
 
 async def replay(app: web.Application, session_id: str) -> List[Dict[str, Any]]:
     """What the web widget shows again on reload: the current conversation session only
-    (Rasa starts a new one after an hour of silence), export links masked, and, unless
+    (Rasa starts a new one after an hour of silence; a long one continued in a new
+    session, `bot.rasa_server`, is still the same), export links masked, and, unless
     the chat is verified right now, every message holding personal data or a code
     hidden (after the verification lapsed or "déconnectez-moi", the browser may be
     someone else's)."""
@@ -448,7 +450,8 @@ async def replay(app: web.Application, session_id: str) -> List[Dict[str, Any]]:
         events = await app[RASA].tracker_events(session_id)
     except RasaUnavailable:
         return []
-    starts = [i for i, event in enumerate(events) if event.get("event") == "session_started"]
+    starts = [i for i, event in enumerate(events) if event.get("event") == "session_started"
+              and not (event.get("metadata") or {}).get(CONTINUED)]
     shown = transcript(events[starts[-1]:] if starts else events)
 
     def verified(session) -> bool:
@@ -686,11 +689,17 @@ def init_app(settings: Settings) -> web.Application:
     return app
 
 
+async def _freeze_started_objects(_app: web.Application) -> None:
+    gcwatch.freeze_and_watch("gateway")
+
+
 def run_gateway(settings: Settings) -> None:
     # Turns in progress get a few seconds to finish on the way out (aiohttp's default, 60 s,
     # is past the supervisor's grace period: the gateway would be killed before its
     # cleanup, Telegram's included, had run).
-    web.run_app(init_app(settings), host=settings.gateway_host, port=settings.gateway_port,
+    app = init_app(settings)
+    app.on_startup.append(_freeze_started_objects)
+    web.run_app(app, host=settings.gateway_host, port=settings.gateway_port,
                 shutdown_timeout=STOP_GRACE_SECONDS / 4,
                 access_log=None, print=lambda *_: logger.info(
                     "gateway listening on %s", settings.gateway_url))

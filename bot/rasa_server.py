@@ -22,6 +22,20 @@ cost much of its CPU besides NLU and dialogue:
   checkpoints it): about 6 % of Rasa's busy time in py-spy's samples, and p50 29 -> 24 ms,
   p99 125 -> 88 ms under the benchmark once removed. Here the SQLite tracker store keeps
   its connections in a pool, as PostgreSQL's already does.
+
+And one cost that grows: Rasa loads, replays and featurizes every event of the current
+conversation session on each turn, and sends them all to the action server, so a turn
+got slower with every message (6x by the 300th). A session of more than
+`SESSION_WINDOW_TURNS` customer messages is continued in a new one (`continue_long_sessions`):
+the same `action_session_start` Rasa runs after an hour of silence, with every slot
+carried over and the `SessionStarted` event marked `continued`, at a turn that follows
+an understood message. Nothing the dialogue
+uses is lost: every rule covers one turn and context lives in slots (config.yml), and
+the gateway reads the continued sessions as one conversation (`bot.gateway.replay`). A
+paused conversation (a person has it) is not continued. The action server is sent the
+tracker's state with the events of the customer's two latest messages, what the actions
+read (`action_call_format`), and no domain (`enable_selective_domain`). Once the model
+is loaded, what it built is frozen out of the garbage collector's walks (`bot.gcwatch`).
 """
 from __future__ import annotations
 
@@ -29,11 +43,14 @@ import os
 import sqlite3
 import sys
 from functools import lru_cache
-from typing import Any, Dict, List, Text, Union
+from typing import Any, Dict, List, Optional, Text, Union
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import URL
+
+from bot import gcwatch
+from bot.fallback_answers import MISSES
 
 
 @lru_cache(maxsize=1)
@@ -87,11 +104,127 @@ def tracker_store_engine_kwargs(url: Union[Text, URL]) -> Dict[Text, Any]:
     return {**sqlite_file_pool(str(url)), **_rasa_create_engine_kwargs()(url)}
 
 
+# Customer messages in one Rasa session before it is continued in a new one: a turn then
+# costs about what the 10th of a conversation does, whatever its length.
+SESSION_WINDOW_TURNS = 20
+CONTINUED = "comptoir_continued"
+
+
+def may_continue_in_new_session(tracker: Any, window: int) -> bool:
+    """At least `window` customer messages since the latest session start, the last one
+    understood: after a miss, the next turn reads the message before (a clarifying
+    question's answer stands for it; two misses in a row offer a person)."""
+    from rasa.shared.core.events import SessionStarted, UserUttered
+
+    turns, last_intent = 0, None
+    for event in reversed(tracker.events):
+        if isinstance(event, SessionStarted):
+            break
+        if isinstance(event, UserUttered):
+            last_intent = last_intent if turns else event.intent_name
+            turns += 1
+    return turns >= window and last_intent not in MISSES
+
+
+def continued_session_start() -> Any:
+    """`action_session_start` that carries every slot's current value over (not each of
+    its past values, as Rasa's carry-over does: those would pile up session after session)."""
+    from rasa.core.actions.action import ActionSessionStart
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet
+
+    class ContinuedSessionStart(ActionSessionStart):
+        async def run(self, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> List[Any]:
+            # The session start first: the tracker store loads the events stamped at or
+            # after it, so the slots set after it are the new session's.
+            started = SessionStarted(metadata={CONTINUED: True})
+            carried = [SlotSet(name, slot.value) for name, slot in tracker.slots.items()
+                       if slot.value != slot.initial_value]
+            return [started, *carried, ActionExecuted(ACTION_LISTEN_NAME)]
+
+    return ContinuedSessionStart()
+
+
+def continue_long_sessions(update_session: Any, window: int) -> Any:
+    """`MessageProcessor._update_tracker_session`, which also continues a session of more
+    than `window` customer messages in a new one."""
+    async def _update_tracker_session(self: Any, tracker: Any, output_channel: Any,
+                                      metadata: Optional[Dict] = None) -> None:
+        if (may_continue_in_new_session(tracker, window) and not tracker.is_paused()
+                and not tracker.active_loop_name and not self._has_session_expired(tracker)):
+            from rasa.core.policies.policy import PolicyPrediction
+            from rasa.shared.core.constants import ACTION_SESSION_START_NAME
+
+            await self._run_action(
+                action=continued_session_start(), tracker=tracker, output_channel=output_channel,
+                nlg=self.nlg,
+                prediction=PolicyPrediction.for_action_name(self.domain, ACTION_SESSION_START_NAME))
+            return
+        await update_session(self, tracker, output_channel, metadata)
+
+    _update_tracker_session.wrapped = update_session  # type: ignore[attr-defined]
+    return _update_tracker_session
+
+
+# The actions read the slots, the latest message and, of the events, the customer's two
+# latest messages at most (`actions.common.clarified_text`, the second miss in a row).
+ACTION_CALL_USER_TURNS = 2
+
+
+def recent_events(tracker: Any, user_turns: int) -> List[Any]:
+    """The tracker's events from its `user_turns`-th latest customer message on."""
+    from rasa.shared.core.events import UserUttered
+
+    seen = 0
+    for index in range(len(tracker.events) - 1, -1, -1):
+        if isinstance(tracker.events[index], UserUttered):
+            seen += 1
+            if seen == user_turns:
+                return list(tracker.events)[index:]
+    return list(tracker.events)
+
+
+def action_call_format(self: Any, tracker: Any, domain: Any) -> Dict[Text, Any]:
+    """`RemoteAction._action_call_format` sending the action server what our actions read:
+    the tracker's state with its recent events (not the whole session's), and the domain
+    only to an action that asks for it (`enable_selective_domain`, endpoints file)."""
+    import rasa
+    from rasa.shared.core.trackers import EventVerbosity
+
+    state = tracker.current_state(EventVerbosity.NONE)
+    state["events"] = [event.as_dict() for event in recent_events(tracker, ACTION_CALL_USER_TURNS)]
+    call = {"next_action": self._name, "sender_id": tracker.sender_id, "tracker": state,
+            "version": rasa.__version__}
+    if (not self._is_selective_domain_enabled()
+            or domain.does_custom_action_explicitly_need_domain(self.name())):
+        call["domain"] = domain.as_dict()
+    return call
+
+
+def freeze_after_load(load_agent: Any) -> Any:
+    """Rasa's `load_agent_on_start`, then what the model load built is frozen out of the
+    garbage collector's walks and collection pauses are timed (`bot.gcwatch`)."""
+    async def load_agent_on_start(*args: Any, **kwargs: Any) -> Any:
+        loaded = await load_agent(*args, **kwargs)
+        gcwatch.freeze_and_watch("rasa")
+        return loaded
+
+    load_agent_on_start.wrapped = load_agent  # type: ignore[attr-defined]
+    return load_agent_on_start
+
+
 def install() -> None:
-    from rasa.core import tracker_store
+    from rasa.core import run, tracker_store
     from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
 
     RemoteAction._validate_action_result = validate_action_result
+    RemoteAction._action_call_format = action_call_format
+    if not hasattr(run.load_agent_on_start, "wrapped"):
+        run.load_agent_on_start = freeze_after_load(run.load_agent_on_start)
+    if not hasattr(MessageProcessor._update_tracker_session, "wrapped"):
+        MessageProcessor._update_tracker_session = continue_long_sessions(
+            MessageProcessor._update_tracker_session, SESSION_WINDOW_TURNS)
     _rasa_create_engine_kwargs()  # Rasa's own, kept before it is replaced
     tracker_store.create_engine_kwargs = tracker_store_engine_kwargs
     if not event.contains(Engine, "connect", _sqlite_synchronous_normal):

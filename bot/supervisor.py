@@ -81,7 +81,9 @@ def write_endpoints(settings: Settings) -> Path:
 
     endpoints = {
         "action_endpoint": {"url": f"{settings.action_server_url}/webhook",
-                            "token": settings.action_token},  # sent as ?token=, checked there
+                            "token": settings.action_token,  # sent as ?token=, checked there
+                            # Our actions never read the domain: it is not sent with every call.
+                            "enable_selective_domain": True},
         "tracker_store": tracker_store_config(settings.tracker_store_url),
         "lock_store": lock_store_config(settings.lock_store_url),
     }

@@ -11,17 +11,15 @@ from bot.text import day_asked, format_date
 from tests.conftest import free_port
 
 
-def tracker(city=None, text="horaires"):
-    return Tracker.from_dict({"sender_id": "test", "slots": {"city": city},
+def tracker(city=None, text="horaires", pending=None):
+    return Tracker.from_dict({"sender_id": "test", "slots": {"city": city, "pending": pending},
                               "latest_message": {"text": text, "intent": {
                                   "name": "ask_store_info"}}})
 
 
-
-
-async def run(city):
+async def run(city, pending=None):
     dispatcher = CollectingDispatcher()
-    events = await ActionStoreHours().run(dispatcher, tracker(city), {})
+    events = await ActionStoreHours().run(dispatcher, tracker(city, pending=pending), {})
     return dispatcher.messages, events
 
 
@@ -30,6 +28,13 @@ async def test_hours_of_the_store_in_the_city_asked(shop_database):
     assert len(messages) == 1
     assert messages[0]["text"].startswith("Lille Centre — 31 rue Neuve, 59000 Lille")
     assert "Horaires : du lundi au samedi" in messages[0]["text"]
+    # The city is forgotten; `pending`, already empty, gets no event (every event stays
+    # in the conversation and is read again on each turn).
+    assert events == [SlotSet("city", None)]
+
+
+async def test_the_question_waiting_for_a_city_is_closed_once_answered(shop_database):
+    _, events = await run("lille", pending="hours_store")
     assert events == [SlotSet("city", None), SlotSet("pending", None)]
 
 

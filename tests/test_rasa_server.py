@@ -1,6 +1,7 @@
 """The Rasa launcher's fixes keep Rasa's behaviour: the action server's answers are
 still validated against Rasa's schema, the SQLite tracker store keeps its commits, and
-it keeps them through a pool of connections."""
+it keeps them through a pool of connections; a long conversation goes on in a new
+session with everything it knew, and the actions get what they read."""
 import sqlite3
 
 import jsonschema
@@ -9,6 +10,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
 from bot import rasa_server
+from bot.settings import PROJECT_ROOT
 
 VALID = {"events": [{"event": "slot", "name": "stock_size", "value": "42"}],
          "responses": [{"text": "Il en reste 4 à Lyon Part-Dieu."}]}
@@ -20,15 +22,18 @@ INVALID = [{"events": "not a list", "responses": []},
 @pytest.fixture
 def installed():
     """The launcher's fixes, undone afterwards (they are process-wide, as in Rasa's)."""
-    from rasa.core import tracker_store
+    from rasa.core import run, tracker_store
     from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
 
-    original = RemoteAction._validate_action_result
-    original_kwargs = tracker_store.create_engine_kwargs
+    originals = [(RemoteAction, "_validate_action_result"), (RemoteAction, "_action_call_format"),
+                 (MessageProcessor, "_update_tracker_session"), (run, "load_agent_on_start"),
+                 (tracker_store, "create_engine_kwargs")]
+    kept = [(owner, name, getattr(owner, name)) for owner, name in originals]
     rasa_server.install()
     yield
-    RemoteAction._validate_action_result = original
-    tracker_store.create_engine_kwargs = original_kwargs
+    for owner, name, value in kept:
+        setattr(owner, name, value)
     event.remove(Engine, "connect", rasa_server._sqlite_synchronous_normal)
 
 
@@ -103,3 +108,107 @@ def test_postgresql_tracker_stores_keep_rasas_own_arguments(installed):
     kwargs = tracker_store.create_engine_kwargs("postgresql://rasa@db/trackers")
     assert kwargs["pool_size"] == 50 and "poolclass" not in kwargs
     assert tracker_store.create_engine_kwargs("sqlite://") == {}  # in memory: no pool
+
+
+def user(text, intent):
+    from rasa.shared.core.events import UserUttered
+
+    return UserUttered(text, {"name": intent, "confidence": 0.9},
+                       parse_data={"text": text, "intent": {"name": intent, "confidence": 0.9}})
+
+
+def turns(count, intent="thank"):
+    from rasa.shared.core.events import ActionExecuted, BotUttered
+
+    events = []
+    for turn in range(count):
+        events += [user(f"message {turn}", intent), ActionExecuted("utter_you_are_welcome"),
+                   BotUttered("Avec plaisir !"), ActionExecuted("action_listen")]
+    return events
+
+
+def tracker_of(events):
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    return DialogueStateTracker.from_events("client-1", events)
+
+
+def test_a_session_is_continued_once_it_is_long_and_its_last_message_understood():
+    from rasa.shared.core.events import SessionStarted
+
+    window = rasa_server.SESSION_WINDOW_TURNS
+    assert not rasa_server.may_continue_in_new_session(tracker_of(turns(window - 1)), window)
+    assert rasa_server.may_continue_in_new_session(tracker_of(turns(window)), window)
+    # Only the current session counts.
+    restarted = turns(window) + [SessionStarted()] + turns(3)
+    assert not rasa_server.may_continue_in_new_session(tracker_of(restarted), window)
+    # After a miss the next turn may need the message before it (a clarifying question's
+    # answer, a second miss offering a person): it stays in the same session.
+    missed = turns(window - 1) + turns(1, intent="nlu_fallback")
+    assert not rasa_server.may_continue_in_new_session(tracker_of(missed), window)
+    assert rasa_server.may_continue_in_new_session(tracker_of(missed + turns(1)), window)
+
+
+def test_the_action_server_gets_the_state_and_the_two_latest_messages(installed):
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import SlotSet
+    from rasa.utils.endpoints import EndpointConfig
+    from rasa_sdk import Tracker
+
+    from actions.common import clarified_text
+
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    events = ([SlotSet("stock_product", "NIKE-PEG41")] + turns(40)
+              + [user("vous avez les chaussures de rando du catalogue ?", "nlu_fallback")]
+              + [user("/check_stock", "check_stock")])
+    tracker = tracker_of(events)
+    call = RemoteAction("action_check_stock", EndpointConfig(
+        "http://actions", enable_selective_domain=True))._action_call_format(tracker, domain)
+    sent = call["tracker"]
+    assert [e["event"] for e in sent["events"]] == ["user", "user"]
+    assert sent["slots"]["stock_product"] == "NIKE-PEG41"  # slots set long ago are there
+    assert sent["latest_message"]["text"] == "/check_stock"
+    assert "domain" not in call  # no action of ours reads it
+    # What the actions read of the events still reads the same.
+    assert clarified_text(Tracker.from_dict(sent)) == "vous avez les chaussures de rando du catalogue ?"
+    # Rasa's own format, for an endpoint that did not ask for less: the domain goes.
+    assert "domain" in RemoteAction("action_check_stock", None)._action_call_format(tracker, domain)
+
+
+async def test_a_long_conversation_goes_on_in_new_sessions_with_what_it_knew(
+        tmp_path, installed, trained_model):
+    """The real model and tracker store: 50 turns of thanks and greetings. Rasa loads a
+    bounded session on each turn, the slots set at the start are still there, the
+    conversation is answered all along, and a paused one is never continued."""
+    from rasa.core.agent import Agent
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ConversationPaused, SessionStarted, SlotSet
+
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "trackers.db"))
+    agent = Agent.load(str(trained_model), tracker_store=store)
+    tracker = await agent.processor.fetch_tracker_and_update_session("client-1")
+    tracker.update(SlotSet("stock_product", "NIKE-PEG41"))
+    await store.save(tracker)
+    loaded_sizes = []
+    for turn in range(50):
+        replies = await agent.handle_text("merci beaucoup" if turn % 2 else "bonjour", sender_id="client-1")
+        assert replies and replies[0]["text"], f"no answer at turn {turn}"
+        loaded_sizes.append(len((await store.retrieve("client-1")).events))
+    current = await store.retrieve("client-1")
+    assert current.get_slot("stock_product") == "NIKE-PEG41"
+    full = await store.retrieve_full_tracker("client-1")
+    starts = [e for e in full.events if isinstance(e, SessionStarted)]
+    assert len(starts) == 1 + 50 // rasa_server.SESSION_WINDOW_TURNS
+    assert all(e.metadata.get(rasa_server.CONTINUED) for e in starts[1:])
+    assert max(loaded_sizes) <= 2 * max(loaded_sizes[:rasa_server.SESSION_WINDOW_TURNS])
+
+    paused = await store.retrieve("client-1")
+    paused.update(ConversationPaused())
+    await store.save(paused)
+    for _ in range(rasa_server.SESSION_WINDOW_TURNS + 2):
+        await agent.handle_text("merci", sender_id="client-1")
+    full = await store.retrieve_full_tracker("client-1")
+    assert len([e for e in full.events if isinstance(e, SessionStarted)]) == len(starts)
+    store.engine.dispose()

@@ -17,6 +17,8 @@ benchmark reads them). Collections before `freeze()` (the model load) are not co
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import os
 import sys
@@ -56,10 +58,20 @@ _watches: Dict[str, PauseWatch] = {}
 
 def freeze() -> int:
     """Collect once, then keep everything alive now out of later collections; returns
-    how many objects were frozen."""
+    how many objects were frozen. What start-up freed goes back to the system."""
     gc.collect()
     gc.freeze()
+    release_freed_memory()
     return gc.get_freeze_count()
+
+
+def release_freed_memory() -> None:
+    """glibc's `malloc_trim`: loading frees much (TensorFlow's loading buffers, spaCy's
+    string list) that the allocator otherwise keeps resident, about 90 MB in Rasa."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass  # not glibc (musl, macOS): nothing to trim this way
 
 
 def watch(name: str) -> PauseWatch:

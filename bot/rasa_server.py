@@ -36,6 +36,9 @@ paused conversation (a person has it) is not continued. The action server is sen
 tracker's state with the events of the customer's two latest messages, what the actions
 read (`action_call_format`), and no domain (`enable_selective_domain`). Once the model
 is loaded, what it built is frozen out of the garbage collector's walks (`bot.gcwatch`).
+
+Memory: DIET is loaded for predicting only (`load_for_inference`), without the training
+graph Rasa traces to build its weights.
 """
 from __future__ import annotations
 
@@ -201,6 +204,31 @@ def action_call_format(self: Any, tracker: Any, domain: Any) -> Dict[Text, Any]:
     return call
 
 
+def load_for_inference(load: Any) -> Any:
+    """`RasaModel.load` (DIET) that builds the model for predicting only.
+
+    Rasa builds a loaded model's weights by training it on one example (`fit`), then
+    loads the trained weights over them: that traces the whole training graph, gradients
+    and optimizer included, about 330 MB of the Rasa process that no prediction uses.
+    Here the weights are read from the checkpoint as the prediction on one example
+    creates them (TensorFlow restores a variable created after `load_weights`); the
+    optimizer's saved state is left unread. Predictions are the same to the last digit
+    (tests/test_rasa_server.py). Fine-tuning (`rasa train --finetune`) keeps Rasa's way."""
+    def load_model(cls: Any, model_file_name: Text, model_data_example: Any,
+                   predict_data_example: Any = None, finetune_mode: bool = False,
+                   *args: Any, **kwargs: Any) -> Any:
+        if finetune_mode or not predict_data_example:
+            return load.__func__(cls, model_file_name, model_data_example, predict_data_example,
+                                 finetune_mode, *args, **kwargs)
+        model = cls(*args, **kwargs)
+        model.load_weights(model_file_name).expect_partial()
+        model.run_inference(predict_data_example)
+        return model
+
+    load_model.wrapped = load  # type: ignore[attr-defined]
+    return classmethod(load_model)
+
+
 def freeze_after_load(load_agent: Any) -> Any:
     """Rasa's `load_agent_on_start`, then what the model load built is frozen out of the
     garbage collector's walks and collection pauses are timed (`bot.gcwatch`)."""
@@ -217,8 +245,11 @@ def install() -> None:
     from rasa.core import run, tracker_store
     from rasa.core.actions.action import RemoteAction
     from rasa.core.processor import MessageProcessor
+    from rasa.utils.tensorflow.models import RasaModel
 
     RemoteAction._validate_action_result = validate_action_result
+    if not hasattr(RasaModel.load, "wrapped"):
+        RasaModel.load = load_for_inference(RasaModel.__dict__["load"])
     RemoteAction._action_call_format = action_call_format
     if not hasattr(run.load_agent_on_start, "wrapped"):
         run.load_agent_on_start = freeze_after_load(run.load_agent_on_start)

@@ -305,7 +305,7 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
              or "none logged (processes without bot.gcwatch)") + " (target < 50 ms)")
     if soaked:
         print(f"\nsoak: {soaked['messages']} messages from {args.customers} customers without think "
-              f"time, {soaked['per_second']:.1f} messages/s, {len(soaked['errors'])} errors, latency "
+              f"time (fresh conversations: a new one for each script), {soaked['per_second']:.1f} messages/s, {len(soaked['errors'])} errors, latency "
               + " / ".join(f"{k} {v:.0f}" for k, v in soaked["latency"].items()) + " ms")
         print("| messages sent | " + " | ".join(comptoir["pids"]) + " |")
         print("| --- |" + " --- |" * len(comptoir["pids"]))

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from bot.gateway import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
+from bot.rasa_server import SESSION_WINDOW_TURNS
 from bot.settings import PROJECT_ROOT
 from tests.conftest import (TELEGRAM_TEST_TOKEN, free_port, free_ports, redis_server,
                             temporary_postgres_database)
@@ -848,6 +849,27 @@ async def test_a_reload_replays_no_personal_data_after_logout_and_an_old_session
     assert renewed != session_id
     await client.emit("history_request", {})
     assert await next_of(events, "history") == []
+    await client.eio.disconnect(abort=True)
+
+
+async def test_a_long_web_conversation_is_replayed_whole(stack):
+    """Past SESSION_WINDOW_TURNS messages Rasa goes on in a new session (bot/rasa_server.py):
+    the shopper still sees the whole conversation on a reload."""
+    import aiohttp
+
+    client, session_id, events = await web_chat(stack)
+    first = "bonsoir"
+    assert "Bonjour" in await web_turn(client, session_id, events, first)
+    for turn in range(SESSION_WINDOW_TURNS + 1):
+        said = await web_turn(client, session_id, events, "merci beaucoup" if turn % 2 else "bonjour")
+        assert said, f"no answer at turn {turn + 2}"
+    await client.emit("history_request", {})
+    shown = [m for m in await next_of(events, "history") if m["sender"] == "user"]
+    assert len(shown) == SESSION_WINDOW_TURNS + 2 and shown[0]["text"] == first
+    async with aiohttp.ClientSession() as session:
+        async with session.get(stack.tracker_url(session_id)) as response:
+            starts = [e for e in (await response.json())["events"] if e["event"] == "session_started"]
+    assert len(starts) == 2 and starts[1]["metadata"].get("comptoir_continued")
     await client.eio.disconnect(abort=True)
 
 

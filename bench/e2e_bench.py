@@ -3,6 +3,8 @@
     python bench/e2e_bench.py                       # 20 customers, 5 conversations each
     python bench/e2e_bench.py --customers 40 --think 0.5 --skip-bare
     python bench/e2e_bench.py --soak 10000 --skip-bare   # 10,000 messages, memory over time
+    python bench/e2e_bench.py --skip-bare --long 300     # then one 300-turn conversation
+    python bench/e2e_bench.py --skip-bare --history 40   # conversations already 40 turns deep
     python bench/e2e_bench.py --scale-out            # PostgreSQL + Redis, two Rasa replicas
 
 Starts the whole Comptoir system (`python -m bot up`, free ports, a fresh demo shop in
@@ -23,6 +25,13 @@ under 150 ms at 20 customers.
 and tracker store on PostgreSQL (two fresh databases, dropped afterwards, on the server
 at COMPTOIR_BENCH_POSTGRES_URL, default the local one), Redis as lock store
 (COMPTOIR_BENCH_REDIS_URL) and `--replicas` Rasa servers (default 2) behind the gateway.
+
+Conversations are fresh (a new sender id for each) unless `--history N`: each customer
+then keeps one sender id, given N turns of history before measuring, as a returning
+shopper or a client that keeps its id would. `--long N` ends with one conversation of N
+turns, 1.05 s apart, and compares the median of its last 15 turns with that of turns
+4-18 (target: within 1.3x). Every run prints the longest garbage-collector pause of each
+process, read from the `gc:` lines `bot/gcwatch.py` writes (target: under 50 ms).
 
 `--soak N` sends N messages from the customers without think time and prints the
 resident memory of each process every N/5 messages: it should stay flat, with no error.

@@ -7,10 +7,10 @@ statistical component but the parser (tagger, morphologizer, lemmatizer, NER), w
 costs about 4.5 ms of CPU on every message for annotations nothing downstream uses
 (LexicalSyntacticFeaturizer is configured without POS features). This component loads
 the same model without those components: tokenizing and vector lookup take about
-0.01 ms, and the Rasa process holds 880,000 fewer objects and 280 MB less memory
-than with them loaded and switched off. Tokens then carry no lemma, so CountVectorsFeaturizer counts words as
-written; the character n-gram featurizer already covers inflections, and the held-out
-NLU set (tests/nlu) measures the result.
+0.01 ms, and the Rasa process holds 880,000 fewer objects and 280 MB less memory than
+with them loaded and switched off. Tokens then carry no lemma, so CountVectorsFeaturizer
+counts words as written; the character n-gram featurizer already covers inflections,
+and the held-out NLU set (tests/nlu) measures the result.
 
 Rasa finds the component that provides the spaCy model by its class name
 (`model_from="SpacyNLP"` on SpacyTokenizer and SpacyFeaturizer), so this class keeps
@@ -45,7 +45,7 @@ class SpacyNLP(spacy_utils.SpacyNLP):
 
         try:
             # Excluded, not merely disabled: their weights and lookup tables are not even
-            # loaded (about 140 MB of the Rasa process).
+            # loaded (see above).
             components = spacy.util.get_model_meta(
                 spacy.util.get_package_path(spacy_model_name))["components"]
             model = spacy.load(spacy_model_name, exclude=components)

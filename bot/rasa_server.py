@@ -178,13 +178,9 @@ def recent_events(tracker: Any, user_turns: int) -> List[Any]:
     """The tracker's events from its `user_turns`-th latest customer message on."""
     from rasa.shared.core.events import UserUttered
 
-    seen = 0
-    for index in range(len(tracker.events) - 1, -1, -1):
-        if isinstance(tracker.events[index], UserUttered):
-            seen += 1
-            if seen == user_turns:
-                return list(tracker.events)[index:]
-    return list(tracker.events)
+    events = list(tracker.events)
+    said = [index for index, event in enumerate(events) if isinstance(event, UserUttered)]
+    return events[said[-user_turns]:] if len(said) >= user_turns else events
 
 
 def action_call_format(self: Any, tracker: Any, domain: Any) -> Dict[Text, Any]:

@@ -16,9 +16,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.catalog import CatalogIndex, catalog_signature
-from bot.db import in_session, make_engine, make_session_factory
-from bot.stock_answers import CONTEXT_SLOTS, Reply, StockAsk
+from bot.core.db import in_session, make_engine, make_session_factory
+from bot.stock.catalog import CatalogIndex, catalog_signature
+from bot.stock.desk import CONTEXT_SLOTS, Reply, StockAsk
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,7 +34,7 @@ class ShopUnavailable(RuntimeError):
 
 @lru_cache(maxsize=1)
 def settings():
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
 
     return load_settings()
 

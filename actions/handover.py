@@ -8,9 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ShopUnavailable, dispatch, in_shop, latest_metadata, settings, user_intent
-from bot import fallback_answers, handover
-from bot.identities import find_identity
+from actions.common import (ShopUnavailable, dispatch, in_shop, latest_metadata, settings,
+                            user_intent)
+from bot.assistant import fallback
+from bot.core.chats import find_identity
+from bot.handover import tickets
 
 REASONS = {"request_human": ("demande du client", 2), "complain": ("client mécontent", 1),
            "affirm": ("bot n'a pas compris", 3)}
@@ -30,14 +32,14 @@ class ActionHandover(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason, priority = REASONS.get(intent, ("demande du client", 2))
         channel, sender = _channel(tracker), tracker.sender_id
-        hours = handover.SupportHours.parse(settings().support_hours, settings().timezone)
+        hours = tickets.SupportHours.parse(settings().support_hours, settings().timezone)
         now = dt.datetime.now(dt.timezone.utc)
         in_hours = hours.is_open(now)
 
         def open_it(session):
             identity = find_identity(session, channel, sender)
             customer = identity.customer_id if identity and identity.verified_at else None
-            return handover.open_ticket(session, channel, sender, reason, priority=priority,
+            return tickets.open_ticket(session, channel, sender, reason, priority=priority,
                                         off_hours=not in_hours, customer_id=customer)
 
         try:
@@ -68,8 +70,8 @@ class ActionHandover(Action):
         return [ConversationPaused()]
 
 
-def hours_text(hours: handover.SupportHours) -> str:
-    from bot.text import WEEKDAYS_FR, format_time
+def hours_text(hours: tickets.SupportHours) -> str:
+    from bot.core.text import WEEKDAYS_FR, format_time
 
     return (f"{WEEKDAYS_FR[hours.first_day]} au {WEEKDAYS_FR[hours.last_day]} de "
             f"{format_time(hours.opens)} à {format_time(hours.closes)}")
@@ -85,7 +87,7 @@ class ActionHandoverContact(Action):
         by_phone = ("rappel", "appel", "téléph", "teleph", "coup de fil", "tel")
         preference = "rappel" if raw.startswith(by_phone) else "ecrit"
         try:
-            recorded = await in_shop(lambda s: handover.set_contact_preference(
+            recorded = await in_shop(lambda s: tickets.set_contact_preference(
                 s, _channel(tracker), tracker.sender_id, preference))
         except ShopUnavailable:
             recorded = False
@@ -114,12 +116,12 @@ class ActionFallback(Action):
         user_turns = [e for e in tracker.events if e.get("event") == "user"][-2:]
         intents = [user_intent(e) for e in user_turns]
         latest = tracker.latest_message
-        if fallback_answers.two_misses(intents):
-            reply = fallback_answers.offer_person()
+        if fallback.two_misses(intents):
+            reply = fallback.offer_person()
         elif (latest.get("intent") or {}).get("name") == "out_of_scope":
-            reply = fallback_answers.out_of_scope(latest.get("text") or "", settings().orders_contact,
+            reply = fallback.out_of_scope(latest.get("text") or "", settings().orders_contact,
                                                   settings().orders_url)
         else:
-            reply = fallback_answers.clarify(latest.get("intent_ranking") or [],
+            reply = fallback.clarify(latest.get("intent_ranking") or [],
                                              latest.get("entities") or [])
         return dispatch(reply, dispatcher, tracker)

@@ -1,5 +1,5 @@
 """Identity, consent, personal-data and loyalty actions: thin adapters over
-`bot.privacy_answers.PrivacyDesk` and `bot.offers_answers.OffersDesk`."""
+`bot.privacy.desk.PrivacyDesk` and `bot.offers.desk.OffersDesk`."""
 from __future__ import annotations
 
 import abc
@@ -9,10 +9,10 @@ from typing import Text
 from rasa_sdk import Tracker
 
 from actions.common import DeskAction, clarified_text, in_shop, latest_metadata, settings
-from bot.identity import Verifier
-from bot.offers_answers import OffersDesk
-from bot.privacy_answers import PrivacyAsk
-from bot.stock_answers import Reply
+from bot.offers.desk import OffersDesk
+from bot.privacy.desk import PrivacyAsk
+from bot.privacy.verification import Verifier
+from bot.stock.desk import Reply
 
 
 def privacy_ask(tracker: Tracker) -> PrivacyAsk:

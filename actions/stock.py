@@ -1,5 +1,5 @@
 """Stock actions: availability, nearest store, holds, alerts, parts. Thin adapters over
-`bot.stock_answers.StockDesk`."""
+`bot.stock.desk.StockDesk`."""
 from __future__ import annotations
 
 import abc
@@ -8,7 +8,7 @@ from typing import Text
 from rasa_sdk import Tracker
 
 from actions.common import DeskAction, catalog, in_shop, now_utc, settings, stock_ask
-from bot.stock_answers import Reply, StockAsk, StockDesk
+from bot.stock.desk import Reply, StockAsk, StockDesk
 
 
 async def answer(kind: str, ask: StockAsk) -> Reply:

@@ -9,8 +9,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import ShopUnavailable, in_shop, settings, slot_changes
-from bot import stores
-from bot.text import clip, day_asked
+from bot.core.text import clip, day_asked
+from bot.stores import directory
 
 
 async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -27,7 +27,7 @@ async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
         day = dt.date.fromisoformat(pending_day)
     if not city:  # no entity: a store or city named word for word in the message
         try:
-            city = await in_shop(lambda s: stores.place_named_in(s, tracker.latest_message.get("text") or ""))
+            city = await in_shop(lambda s: directory.place_named_in(s, tracker.latest_message.get("text") or ""))
         except ShopUnavailable:
             city = None
     if not city:
@@ -35,7 +35,7 @@ async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
         return slot_changes(tracker, {"pending": "hours_store" + (f" {day.isoformat()}" if day else "")})
     try:
         answer, known = await in_shop(
-            lambda s: (stores.store_hours_answer(s, city, now, day), stores.cities(s)))
+            lambda s: (directory.store_hours_answer(s, city, now, day), directory.cities(s)))
     except ShopUnavailable:
         dispatcher.utter_message(response="utter_service_unavailable")
         return []

@@ -31,7 +31,7 @@ then keeps one sender id, given N turns of history before measuring, as a return
 shopper or a client that keeps its id would. `--long N` ends with one conversation of N
 turns, 1.05 s apart, and compares the median of its last 15 turns with that of turns
 4-18 (target: within 1.3x). Every run prints the longest garbage-collector pause of each
-process, read from the `gc:` lines `bot/gcwatch.py` writes (target: under 50 ms).
+process, read from the `gc:` lines `bot/core/gcwatch.py` writes (target: under 50 ms).
 
 `--soak N` sends N messages from the customers without think time and prints the
 resident memory of each process every N/5 messages: it should stay flat, with no error.
@@ -253,7 +253,7 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
                 if errors:
                     raise SystemExit(f"{name}: {len(errors)} errors while preparing the conversations, "
                                      f"first {errors[0]}")
-            # The prefill spent each conversation's flood allowance (bot/gateway.py: 10 at
+            # The prefill spent each conversation's flood allowance (bot/web/app.py: 10 at
             # once, then one a second); measured before it refills, its wait would be.
             time.sleep(FLOOD_REFILL_SECONDS)
         # Both servers stay up and take turns, so each phase of one has the machine in the
@@ -315,7 +315,7 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
     pauses = longest_gc_pauses(comptoir["process"])
     print("longest garbage-collector pause after start-up: "
           + (", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(pauses.items()))
-             or "none logged (processes without bot.gcwatch)") + " (target < 50 ms)")
+             or "none logged (processes without bot.core.gcwatch)") + " (target < 50 ms)")
     if soaked:
         print(f"\nsoak: {soaked['messages']} messages from {args.customers} customers without think "
               f"time (fresh conversations: a new one for each script), {soaked['per_second']:.1f} messages/s, {len(soaked['errors'])} errors, latency "

@@ -34,14 +34,14 @@ def rasa(*args: str) -> None:
 
 def evaluate(model: Path, data: str, out: Path) -> None:
     """`rasa test nlu` (intent macro F1 without the fallback, as earlier rounds reported
-    it, and entity F1), then the live scores of bot.nlu_eval (the fallback included)."""
+    it, and entity F1), then the live scores of bot.ops.nlu_eval (the fallback included)."""
     rasa("test", "nlu", "--model", str(model), "--nlu", data, "--out", str(out), "--successes")
     report = json.loads((out / "intent_report.json").read_text())
     entities = json.loads((out / "DIETClassifier_report.json").read_text())
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "RASA_TELEMETRY_ENABLED": "false"}
-    live = subprocess.run([sys.executable, "-m", "bot.nlu_eval", str(model), data], cwd=ROOT, env=env,
+    live = subprocess.run([sys.executable, "-m", "bot.ops.nlu_eval", str(model), data], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=True)
-    from bot.nlu_eval import SetScores
+    from bot.ops.nlu_eval import SetScores
 
     print("\n".join(SetScores.from_json(live.stdout.strip().splitlines()[-1]).lines()))
     print(f"  rasa test nlu (no fallback): intent macro F1 {report['macro avg']['f1-score']:.3f}, "
@@ -67,10 +67,10 @@ def main() -> int:
     parser.add_argument("--cross-validation", action="store_true")
     parser.add_argument("--model", type=Path, help="a model file instead of the current one")
     args = parser.parse_args()
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
 
     settings = load_settings()
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     model = args.model or ensure_model(settings.models_dir)
     evaluate(model, "tests/nlu", ROOT / "results" / "nlu")

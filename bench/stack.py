@@ -19,7 +19,7 @@ from typing import Dict, Iterator, List
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "var" / "bench"
 PYTHON = sys.executable
-# `bot.gcwatch` writes one such line each time a collection is the longest of its process.
+# `bot.core.gcwatch` writes one such line each time a collection is the longest of its process.
 GC_PAUSE = re.compile(r"^(\S+)\s*\| gc: \S+ longest pause ([\d.]+) ms")
 
 
@@ -176,7 +176,7 @@ def start_bare_rasa() -> Dict[str, object]:
 
 def longest_gc_pauses(process: "Process") -> Dict[str, float]:
     """The longest collection pause of each process of the stack since it froze its
-    start-up objects (`bot.gcwatch`), in ms, from the lines it logged."""
+    start-up objects (`bot.core.gcwatch`), in ms, from the lines it logged."""
     longest: Dict[str, float] = {}
     for line in list(process.lines):
         found = GC_PAUSE.match(line)

@@ -20,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bot.catalog import CatalogIndex  # noqa: E402
-from bot.db import make_engine, make_session_factory, migrate  # noqa: E402
-from bot.demo import seed_demo_shop  # noqa: E402
-from bot.geo import Place  # noqa: E402
-from bot.models import Store, Variant  # noqa: E402
-from bot.settings import PROJECT_ROOT  # noqa: E402
-from bot.stock import availability, stores_with_stock  # noqa: E402
+from bot.stock.catalog import CatalogIndex  # noqa: E402
+from bot.core.db import make_engine, make_session_factory, migrate  # noqa: E402
+from bot.ops.demo import seed_demo_shop  # noqa: E402
+from bot.stores.geo import Place  # noqa: E402
+from bot.core.models import Store, Variant  # noqa: E402
+from bot.core.settings import PROJECT_ROOT  # noqa: E402
+from bot.stock.availability import availability, stores_with_stock  # noqa: E402
 
 QUERIES = ["pegasus 41 homme 42", "vous avez les nimbus en 43 ?", "magnifica s", "filtre delonghi",
            "le petit prince poche", "huile prodigieuse", "garmin forerunner 265", "levis 501 w32",

@@ -20,8 +20,8 @@ from telegram.error import TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes,
                           MessageHandler, filters)
 
-from bot.ratelimit import KeyedLocks, RateLimiter
-from bot.settings import Settings
+from bot.core.ratelimit import KeyedLocks, RateLimiter
+from bot.core.settings import Settings
 
 logger = logging.getLogger("comptoir.telegram")
 

@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from sqlalchemy.orm import sessionmaker
 
-from bot import offers
-from bot.db import in_session
-from bot.settings import Settings
+from bot.core.db import in_session
+from bot.core.settings import Settings
+from bot.offers import service as offers
 
 PLACE_RE = re.compile(r"^[A-Z0-9-]{2,16}$")
 CARD_STATUS = {"activated": 200, "already": 200, "unknown": 404, "no_card": 404, "suspended": 409}

@@ -1,8 +1,8 @@
 """Alembic environment: the URL comes from the caller's config or from settings."""
 from alembic import context
 
-from bot.db import make_engine
-from bot.models import Base
+from bot.core.db import make_engine
+from bot.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -12,7 +12,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from bot.settings import load_settings
+    from bot.core.settings import load_settings
 
     return load_settings().database_url
 

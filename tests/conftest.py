@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import make_engine, migrate
-from bot.demo import seed_demo_shop
-from bot.settings import PROJECT_ROOT
+from bot.core.db import make_engine, migrate
+from bot.core.settings import PROJECT_ROOT
+from bot.ops.demo import seed_demo_shop
 
 SEED_DAY = dt.date(2026, 3, 12)
 POSTGRES_ADMIN_URL = os.environ.get("COMPTOIR_TEST_POSTGRES_URL",
@@ -130,7 +130,7 @@ def redis_server(tmp_path: Path):
 @pytest.fixture(scope="session")
 def trained_model() -> Path:
     """The current model, trained once if config, domain or data changed."""
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     return ensure_model(PROJECT_ROOT / "models", progress=lambda text: print(text))
 
@@ -149,7 +149,7 @@ def shop_url(seeded_sqlite_url, tmp_path) -> str:
 @pytest.fixture
 def shop(shop_url):
     """A session factory on a private copy of the demo shop."""
-    from bot.db import make_session_factory
+    from bot.core.db import make_session_factory
 
     engine = make_engine(shop_url)
     yield make_session_factory(engine)

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from actions import common
 from actions.handover import ActionFallback, ActionHandover, ActionHandoverContact
-from bot.models import HandoverTicket
-from bot.text import WEEKDAYS_FR
+from bot.core.models import HandoverTicket
+from bot.core.text import WEEKDAYS_FR
 
 DAY_CODES = ("lun", "mar", "mer", "jeu", "ven", "sam", "dim")
 

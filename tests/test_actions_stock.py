@@ -92,7 +92,7 @@ async def test_a_product_added_while_running_is_answered_without_retraining(shop
     import asyncio
     import time
 
-    from bot.models import Product, Stock, Store, Variant
+    from bot.core.models import Product, Stock, Store, Variant
 
     first, _ = await run(ActionCheckStock(), tracker("vous avez les zorblax trail 3 ?", [("product", "zorblax trail 3")]))
     assert first[0]["text"].startswith("Nous ne vendons pas « zorblax trail 3 »")

@@ -7,7 +7,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import common
 from actions.stores import ActionStoreHours
-from bot.text import day_asked, format_date
+from bot.core.text import day_asked, format_date
 from tests.conftest import free_port
 
 
@@ -80,8 +80,8 @@ async def test_the_day_asked_is_answered_with_its_closure(monkeypatch, tmp_path)
     """The action reads the real clock, and the demo shop seeds its bank holidays for the
     seeding year and the next: so this shop is seeded today, and the next 25 December is
     always among them (the shared demo shop, seeded on a fixed day, runs out in 2027)."""
-    from bot.db import make_engine, migrate
-    from bot.demo import seed_demo_shop
+    from bot.core.db import make_engine, migrate
+    from bot.ops.demo import seed_demo_shop
 
     url = f"sqlite:///{tmp_path / 'today.db'}"
     migrate(url)

@@ -1,8 +1,8 @@
 """Finding products as shoppers name them."""
 import pytest
 
-from bot.catalog import CatalogIndex, match_value, read_variant
-from bot.db import make_engine, make_session_factory
+from bot.core.db import make_engine, make_session_factory
+from bot.stock.catalog import CatalogIndex, match_value, read_variant
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@ import re
 
 import pytest
 
-from bot import handover
-from bot.agents import create_agent
-from bot.gateway import init_app
-from bot.settings import load_settings
+from bot.core.settings import load_settings
+from bot.handover import tickets as handover
+from bot.handover.agents import create_agent
+from bot.web.app import init_app
 from tests.conftest import free_port
 
 PASSWORD = "correct horse battery"
@@ -80,7 +80,7 @@ async def test_five_failures_lock_the_account_from_that_address_only(aiohttp_cli
 def test_a_lock_lasts_until_the_failures_are_fifteen_minutes_old(shop):
     import datetime as dt
 
-    from bot import agents
+    from bot.handover import agents
 
     now = dt.datetime(2026, 12, 2, 9, 0)
     with shop.begin() as session:
@@ -149,7 +149,7 @@ async def test_a_ticket_shows_its_messages_summary_and_no_profile_when_unverifie
 async def test_staff_see_open_data_requests_by_due_date_and_move_them_on(console, shop):
     import datetime as dt
 
-    from bot.models import PrivacyRequest
+    from bot.core.models import PrivacyRequest
 
     now = dt.datetime.utcnow().replace(microsecond=0)
     with shop.begin() as session:
@@ -173,7 +173,7 @@ async def test_staff_see_open_data_requests_by_due_date_and_move_them_on(console
     assert [r["kind"] for r in remaining] == ["erasure"]
     from sqlalchemy import select
 
-    from bot.models import Agent, PrivacyRequestChange
+    from bot.core.models import Agent, PrivacyRequestChange
 
     with shop() as session:
         changes = session.execute(select(Agent.username, PrivacyRequestChange.request_id,
@@ -197,7 +197,7 @@ async def test_only_the_agent_handling_a_ticket_reads_it_masked_and_each_view_is
         console, shop, aiohttp_client):
     from sqlalchemy import select
 
-    from bot.models import DataAccessLog
+    from bot.core.models import DataAccessLog
 
     ticket_id, _csrf = await claimed_ticket(console, shop)
     view = await (await console.get(f"/console/api/tickets/{ticket_id}")).json()
@@ -244,7 +244,7 @@ async def test_a_customer_message_goes_to_the_handling_agent_only_and_masked(
         console, shop, aiohttp_client):
     import asyncio
 
-    from bot.gateway import CONSOLE
+    from bot.web.app import CONSOLE
 
     ticket_id, _csrf = await claimed_ticket(console, shop)
     other = await aiohttp_client(console.server.app)
@@ -269,7 +269,7 @@ async def test_logging_out_closes_the_agents_live_socket(console):
 
 
 def test_a_locked_account_spends_the_same_work_as_a_wrong_password(shop, monkeypatch):
-    from bot import agents
+    from bot.handover import agents
 
     with shop.begin() as session:
         create_agent(session, "carol", "Carol", PASSWORD)

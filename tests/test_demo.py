@@ -4,9 +4,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from bot import models as m
-from bot.db import make_engine, make_session_factory, migrate
-from bot.demo import ALWAYS_OUT, ONLINE_ONLY, build_demo_shop, seed_demo_shop
+from bot.core import models as m
+from bot.core.db import make_engine, make_session_factory, migrate
+from bot.ops.demo import ALWAYS_OUT, ONLINE_ONLY, build_demo_shop, seed_demo_shop
 from tests.conftest import SEED_DAY
 
 
@@ -125,7 +125,7 @@ def test_demo_shop_loads_into_postgresql(postgres_url):
 
 
 def test_cli_seed_reset_reseeds_for_another_date(tmp_path, monkeypatch, capsys):
-    from bot.cli import main
+    from bot.ops.cli import main
 
     monkeypatch.setenv("COMPTOIR_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("DATABASE_URL", raising=False)

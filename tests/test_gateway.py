@@ -4,8 +4,8 @@ The conversation itself, with the real Rasa, is in tests/test_integration.py.
 """
 import pytest
 
-from bot.gateway import MAX_MESSAGE_CHARS, init_app
-from bot.settings import load_settings
+from bot.core.settings import load_settings
+from bot.web.app import MAX_MESSAGE_CHARS, init_app
 from tests.conftest import free_port
 
 
@@ -97,8 +97,8 @@ TILL_TOKEN = "till-token-for-the-tests"
 async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp_path, shop_url, shop):
     import datetime as dt
 
-    from bot import offers
-    from bot.models import Customer
+    from bot.offers import service as offers
+    from bot.core.models import Customer
 
     today = dt.datetime.now(dt.timezone.utc).date()
     with shop.begin() as session:
@@ -147,7 +147,7 @@ async def test_json_nested_thousands_deep_is_a_clean_400(client):
 async def test_a_flood_from_one_sender_is_slowed_then_answered_at_once_others_unaffected(client):
     import asyncio
 
-    from bot.gateway import FLOOD_BURST, MAX_FLOOD_WAIT, REPLY_FLOOD
+    from bot.web.app import FLOOD_BURST, MAX_FLOOD_WAIT, REPLY_FLOOD
 
     async def say(sender):
         response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "bonjour"})
@@ -162,7 +162,7 @@ async def test_a_flood_from_one_sender_is_slowed_then_answered_at_once_others_un
 
 
 def test_only_a_position_and_the_channel_go_to_rasa_from_client_metadata():
-    from bot.gateway import safe_metadata
+    from bot.web.app import safe_metadata
 
     sent = {"location": {"latitude": "45.76", "longitude": 4.84, "note": "x" * 60_000},
             "comptoir_channel": "telegram", "padding": "y" * 900_000}
@@ -179,7 +179,7 @@ async def test_a_web_socket_keeps_its_first_session_and_counts_once(aiohttp_clie
 
     import socketio
 
-    from bot.gateway import WEBCHAT
+    from bot.web.app import WEBCHAT
 
     port = free_port()
     client = await aiohttp_client(init_app(gateway_settings(tmp_path, shop_url, GATEWAY_PORT=str(port))),
@@ -216,7 +216,7 @@ def test_a_database_error_names_no_value_of_its_statement(tmp_path):
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bot.db import make_engine
+    from bot.core.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     with pytest.raises(SQLAlchemyError) as failed, engine.connect() as connection:
@@ -233,7 +233,7 @@ async def test_rest_wants_json_so_a_web_page_cannot_post_to_a_local_gateway(clie
 
 
 def test_a_public_address_beyond_this_machine_wants_a_rest_token(tmp_path):
-    from bot.settings import SettingsError
+    from bot.core.settings import SettingsError
 
     with pytest.raises(SettingsError, match="GATEWAY_REST_TOKEN"):
         load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "PUBLIC_URL": "https://boutique.example"})

@@ -5,9 +5,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import handover
-from bot.agents import create_agent
-from bot.models import HandoverTicket
+from bot.core.models import HandoverTicket
+from bot.handover import tickets as handover
+from bot.handover.agents import create_agent
 
 PARIS = ZoneInfo("Europe/Paris")
 HOURS = handover.SupportHours.parse("lun-sam 09:00-19:00")

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.gateway import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
-from bot.rasa_server import SESSION_WINDOW_TURNS
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
+from bot.ops.rasa_server import SESSION_WINDOW_TURNS
+from bot.web.app import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
 from tests.conftest import (TELEGRAM_TEST_TOKEN, free_port, free_ports, redis_server,
                             temporary_postgres_database)
 
@@ -628,7 +628,7 @@ def test_a_product_we_do_not_carry_is_said_plainly_with_a_person_to_ask(stack):
 
 
 def test_a_promo_code_question_gets_what_can_really_be_had_never_a_code(stack):
-    from bot.offers import VOUCHER_RE
+    from bot.offers.service import VOUCHER_RE
 
     answer = texts(stack.say("promo-1", "Bonjour, auriez-vous un code promo pour ma prochaine visite ?"))
     assert answer.startswith("Je n'ai pas de code promo à vous donner ici")
@@ -650,7 +650,7 @@ def test_an_unsure_guess_gets_a_clarifying_question_whose_buttons_go_on(stack):
     Which intents it hesitates between moves with each retraining, so the first of a few
     that offers the stock question is used. The button goes on as if understood, with the
     product said; "Autre chose" is a second miss, which offers a person."""
-    from bot.fallback_answers import CHOICES
+    from bot.assistant.fallback import CHOICES
 
     for index, message in enumerate(HESITANT):
         asked = stack.say(f"unsure-{index}", message)
@@ -853,7 +853,7 @@ async def test_a_reload_replays_no_personal_data_after_logout_and_an_old_session
 
 
 async def test_a_long_web_conversation_is_replayed_whole(stack):
-    """Past SESSION_WINDOW_TURNS messages Rasa goes on in a new session (bot/rasa_server.py):
+    """Past SESSION_WINDOW_TURNS messages Rasa goes on in a new session (bot/ops/rasa_server.py):
     the shopper still sees the whole conversation on a reload."""
     import aiohttp
 
@@ -953,7 +953,7 @@ def text_found(url, needle):
 
 def test_birthday_voucher_with_its_image_then_used_at_a_till(stack):
     """Camille Martin's birthday is the seeding day, which is today for this stack."""
-    from bot.offers import VOUCHER_RE
+    from bot.offers.service import VOUCHER_RE
 
     email, sender = "camille.martin@example.org", "birthday-1"
     asked = texts(stack.say(sender, "c'est mon anniversaire, j'ai droit à un cadeau ?"))

@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, text
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
-from bot.db import downgrade, make_engine, migrate
-from bot.models import Base
+from bot.core.db import downgrade, make_engine, migrate
+from bot.core.models import Base
 
 
 def _schema_diff(url):

@@ -5,16 +5,16 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from bot import identity as ident
-from bot import offers
-from bot.consent import set_consent
-from bot.db import make_session_factory
-from bot.identities import identity_for
-from bot.messaging import Messenger, send_queued_mail
-from bot.models import (BirthdayPush, ChatIdentity, ConsentLedgerEntry, Customer, OutboundMessage,
-                        Product, Purchase, Variant, Voucher)
-from bot.offers_answers import ASK_BIRTHDAY, OffersDesk
-from bot.privacy_answers import ASK_CONTACT, CODE_SENT, PrivacyAsk
+from bot.core.chats import identity_for
+from bot.core.db import make_session_factory
+from bot.core.messaging import Messenger, send_queued_mail
+from bot.core.models import (BirthdayPush, ChatIdentity, ConsentLedgerEntry, Customer,
+                             OutboundMessage, Product, Purchase, Variant, Voucher)
+from bot.offers import service as offers
+from bot.offers.desk import ASK_BIRTHDAY, OffersDesk
+from bot.privacy import verification as ident
+from bot.privacy.consent import set_consent
+from bot.privacy.desk import ASK_CONTACT, CODE_SENT, PrivacyAsk
 from tests.test_privacy import SECRET, last_code
 
 RULES = offers.load_rules()
@@ -418,8 +418,8 @@ def test_consent_decides_the_channel_and_telegram_gets_the_image(shop, outbox):
 
 
 def test_dry_run_lists_the_days_pushes_without_sending(shop_database, capsys):
-    from bot.cli import main
-    from bot.db import make_engine
+    from bot.ops.cli import main
+    from bot.core.db import make_engine
 
     engine = make_engine(shop_database)
 

@@ -8,14 +8,13 @@ import io
 import pytest
 from sqlalchemy import inspect, select, text
 
-from bot import identity as ident
-from bot import privacy
-from bot.identities import identity_for
-from bot.messaging import Messenger, send_queued_mail
-from bot.models import (ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest, Reservation,
-                        Stock, Store)
-from bot.reservations import hold
-from bot.privacy_answers import CODE_SENT, PrivacyAsk, PrivacyDesk
+from bot.core.chats import identity_for
+from bot.core.messaging import Messenger, send_queued_mail
+from bot.core.models import (ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest,
+                             Reservation, Stock, Store)
+from bot.privacy import requests as privacy, verification as ident
+from bot.privacy.desk import CODE_SENT, PrivacyAsk, PrivacyDesk
+from bot.stock.reservations import hold
 
 SECRET = "s" * 40
 NOW = dt.datetime(2026, 3, 12, 10, 0)
@@ -125,7 +124,7 @@ def test_known_and_unknown_contacts_get_the_same_answers_however_often_asked(sho
 
 
 def test_a_code_leaves_after_commit_from_the_mail_outbox(shop, outbox):
-    from bot.models import QueuedMail
+    from bot.core.models import QueuedMail
 
     verifier = ident.Verifier(SECRET)
     with shop.begin() as session:
@@ -288,9 +287,9 @@ def test_erasure_gives_back_what_the_conversation_held_before_verifying(shop, ou
 
 
 def test_erasure_empties_the_customers_tickets_and_touches_no_other_channel(shop, outbox):
-    from bot import handover
-    from bot.agents import create_agent
-    from bot.models import HandoverTicket, TicketMessage, TicketNote
+    from bot.handover import tickets as handover
+    from bot.handover.agents import create_agent
+    from bot.core.models import HandoverTicket, TicketMessage, TicketNote
 
     chat = Chat(shop, outbox, sender="4242")
     with shop.begin() as session:
@@ -329,7 +328,7 @@ def _found_anywhere(session, needle):
 
 
 def test_staff_list_requests_with_due_dates_from_the_command_line(shop, shop_url, outbox, monkeypatch, capsys):
-    from bot.cli import main
+    from bot.ops.cli import main
 
     chat = Chat(shop, outbox)
     verify(chat, outbox)

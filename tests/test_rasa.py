@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def test_test_stories_pass_without_prediction_errors(trained_model, tmp_path):
 # as the earlier rounds measured it (no fallback):
 INTENT_MACRO_F1 = 0.87       # measured 0.894
 ENTITY_MICRO_F1 = 0.66       # measured 0.702
-# On both sets as the running bot understands them (bot.nlu_eval, fallback included):
+# On both sets as the running bot understands them (bot.ops.nlu_eval, fallback included):
 HELD_OUT_ROUTED = 0.90       # out-of-scope messages of tests/nlu routed; measured 29/30
 REAL_IN_SCOPE = 0.76         # tests/nlu_real in-scope accuracy; measured 0.788
 REAL_ROUTED = 0.90           # tests/nlu_real out of scope routed; measured 0.928
@@ -61,7 +61,7 @@ def test_held_out_messages_are_understood(trained_model):
 
 def test_shoppers_messages_are_understood_and_the_rest_routed(trained_model):
     """The figures the README gives for both sets, by the command that gives them."""
-    result = subprocess.run([sys.executable, "-m", "bot.nlu_eval", str(trained_model), "tests/nlu",
+    result = subprocess.run([sys.executable, "-m", "bot.ops.nlu_eval", str(trained_model), "tests/nlu",
                              "tests/nlu_real"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
                                               "RASA_TELEMETRY_ENABLED": "false"})

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 
-from bot import rasa_server
-from bot.settings import PROJECT_ROOT
+from bot.core.settings import PROJECT_ROOT
+from bot.ops import rasa_server
 
 VALID = {"events": [{"event": "slot", "name": "stock_size", "value": "42"}],
          "responses": [{"text": "Il en reste 4 à Lyon Part-Dieu."}]}

@@ -1,7 +1,7 @@
 """What an agent reads of a transcript: the request, never the personal data or codes."""
 import pytest
 
-from bot.redact import mask
+from bot.core.redact import mask
 
 SUMMARY = ("Voici ce que nous avons sur vous, Camille :\n"
            "• Identité : Camille Martin, anniversaire : 14/03/1990\n"
@@ -47,7 +47,7 @@ def test_what_the_customer_asked_stays_readable(text):
 
 
 def test_a_replay_hides_whole_messages_with_personal_data_unless_verified():
-    from bot.redact import HIDDEN, export_links_masked, hidden_if_personal
+    from bot.core.redact import HIDDEN, export_links_masked, hidden_if_personal
 
     assert hidden_if_personal(SUMMARY) == HIDDEN
     assert hidden_if_personal("Nos magasins les plus proches de Lyon :") == "Nos magasins les plus proches de Lyon :"
@@ -56,7 +56,7 @@ def test_a_replay_hides_whole_messages_with_personal_data_unless_verified():
 
 
 def test_a_pickup_code_is_replayed_to_the_shopper_who_held_without_verifying():
-    from bot.redact import hidden_if_personal
+    from bot.core.redact import hidden_if_personal
 
     held = "C'est fait : 1 × Nike Pegasus 41 homme vous attend.\nVotre code de retrait : K7PQ3M."
     assert hidden_if_personal(held) == held

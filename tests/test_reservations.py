@@ -5,9 +5,9 @@ import threading
 import pytest
 from sqlalchemy import insert, select
 
-from bot.db import make_engine, make_session_factory, migrate
-from bot.models import Base, Reservation, Stock
-from bot.reservations import UNVERIFIED, VERIFIED, HoldRefused, cancel, expire_due, hold
+from bot.core.db import make_engine, make_session_factory, migrate
+from bot.core.models import Base, Reservation, Stock
+from bot.stock.reservations import HoldRefused, UNVERIFIED, VERIFIED, cancel, expire_due, hold
 
 NOW = dt.datetime(2026, 3, 12, 10, 0)
 

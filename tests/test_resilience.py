@@ -10,9 +10,9 @@ from sqlalchemy import create_engine, func, select, text
 
 from actions import common
 from actions.stock import ActionCheckStock, ActionHoldItem
-from bot.db import make_engine, make_session_factory, migrate
-from bot.demo import seed_demo_shop
-from bot.models import Reservation
+from bot.core.db import make_engine, make_session_factory, migrate
+from bot.core.models import Reservation
+from bot.ops.demo import seed_demo_shop
 from tests.conftest import POSTGRES_ADMIN_URL, SEED_DAY
 from tests.test_actions_stock import run, tracker
 

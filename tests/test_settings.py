@@ -1,6 +1,6 @@
 import pytest
 
-from bot.settings import SettingsError, load_settings
+from bot.core.settings import SettingsError, load_settings
 
 
 def env(tmp_path, **values):
@@ -59,7 +59,7 @@ def test_postgresql_urls_switch_shop_and_tracker_databases(tmp_path):
 
 
 def test_cli_reports_a_configuration_error_and_exits_2(monkeypatch, capsys):
-    from bot.cli import main
+    from bot.ops.cli import main
 
     monkeypatch.setenv("GATEWAY_PORT", "abc")
     assert main(["check"]) == 2
@@ -67,7 +67,7 @@ def test_cli_reports_a_configuration_error_and_exits_2(monkeypatch, capsys):
 
 
 def test_dotenv_file_fills_in_but_never_overrides(tmp_path, monkeypatch):
-    from bot.settings import load_dotenv_file
+    from bot.core.settings import load_dotenv_file
 
     dotenv = tmp_path / ".env"
     dotenv.write_text("COMPTOIR_TEST_FROM_DOTENV=file\nCOMPTOIR_TEST_ALREADY_SET=file\n")
@@ -102,7 +102,7 @@ def test_links_use_the_public_address_never_an_unspecified_one(tmp_path):
 
 
 def test_bot_check_shows_no_secret(tmp_path, monkeypatch, capsys):
-    from bot.cli import main
+    from bot.ops.cli import main
 
     secrets_ = {"IDENTITY_SECRET": "identity-secret-value-0123456789",
                 "CUSTOMER_TOKEN_SECRET": "customer-token-secret-0123456789",

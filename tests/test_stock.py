@@ -4,19 +4,19 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from bot import alerts, stock
-from bot.catalog import CatalogIndex
-from bot.geo import Gazetteer, Place, distance_km, place_from_metadata
-from bot.identities import identity_for
-from bot.models import ConsentLedgerEntry, OutboundMessage, Stock, StockAlert, Store
-from bot.outbox import take_pending
+from bot.core.chats import identity_for
+from bot.core.models import ConsentLedgerEntry, OutboundMessage, Stock, StockAlert, Store
+from bot.core.outbox import take_pending
+from bot.stock import alerts, availability
+from bot.stock.catalog import CatalogIndex
+from bot.stores.geo import Gazetteer, Place, distance_km, place_from_metadata
 from tests.conftest import SEED_DAY
 
 
 @pytest.mark.parametrize("available, expected", [(0, "épuisé"), (-1, "épuisé"), (1, "plus que 1"),
                                                  (2, "plus que 2"), (3, "en stock"), (40, "en stock")])
 def test_quantity_is_shown_as_a_band(available, expected):
-    assert stock.band(available) == expected
+    assert availability.band(available) == expected
 
 
 def test_distances_are_great_circle_kilometres():
@@ -38,7 +38,7 @@ def test_nearest_stores_with_stock_are_sorted_by_distance(shop):
     with shop() as session:
         _product, variant = pegasus(session)
         lyon = store(session, "LYS-PDI")
-        found = stock.stores_with_stock(session, variant.id,
+        found = availability.stores_with_stock(session, variant.id,
                                         Place("Lyon", lyon.latitude, lyon.longitude))
         assert found[0].store.code == "LYS-CON"  # the documented 3 units, 4 km away
         assert found[0].available == 3
@@ -51,7 +51,7 @@ def test_report_for_a_store_that_ran_out_has_restock_nearby_and_alternatives(sho
     with shop() as session:
         product, variant = pegasus(session)
         lyon = store(session, "LYS-PDI")
-        report = stock.stock_report(session, product, variant, lyon, None, SEED_DAY)
+        report = availability.stock_report(session, product, variant, lyon, None, SEED_DAY)
         assert report.at_store.available == 0
         assert report.at_store.next_restock == SEED_DAY + dt.timedelta(days=6)
         assert report.online.available == 0
@@ -96,13 +96,13 @@ def test_alert_is_recorded_with_consent_in_the_ledger_and_fires_exactly_once(sho
             ("back_in_stock", "web", None, True)]
 
     with shop.begin() as session:
-        change = stock.set_stock(session, variant.id, online_id, 5)
+        change = availability.set_stock(session, variant.id, online_id, 5)
     assert (change.before, change.after) == (0, 5)
     with shop.begin() as session:  # more stock: still back, no second alert
-        stock.set_stock(session, variant.id, online_id, 8)
+        availability.set_stock(session, variant.id, online_id, 8)
     with shop.begin() as session:  # out and back again: the alert was already used
-        stock.set_stock(session, variant.id, online_id, 0)
-        stock.set_stock(session, variant.id, online_id, 2)
+        availability.set_stock(session, variant.id, online_id, 0)
+        availability.set_stock(session, variant.id, online_id, 2)
     with shop.begin() as session:
         messages = take_pending(session, "web", "web-alice")
     assert len(messages) == 1
@@ -121,15 +121,15 @@ def test_an_alert_for_one_store_waits_for_that_store(shop):
     subscribe(shop, "web-bob", variant.id, lyon)
     with shop.begin() as session:
         if before:
-            stock.set_stock(session, variant.id, lille, 0)
-        stock.set_stock(session, variant.id, lille, 3)
+            availability.set_stock(session, variant.id, lille, 0)
+        availability.set_stock(session, variant.id, lille, 3)
         assert session.execute(select(func.count()).select_from(OutboundMessage)).scalar() == 0
-        stock.set_stock(session, variant.id, lyon, 2)
+        availability.set_stock(session, variant.id, lyon, 2)
         assert session.execute(select(func.count()).select_from(OutboundMessage)).scalar() == 1
 
 
 def test_withdrawn_consent_means_no_message(shop):
-    from bot.consent import set_consent
+    from bot.privacy.consent import set_consent
 
     with shop() as session:
         _product, variant = pegasus(session)
@@ -139,7 +139,7 @@ def test_withdrawn_consent_means_no_message(shop):
         identity = identity_for(session, "web", "web-carol")
         set_consent(session, "back_in_stock", "web", False, identity_id=identity.id,
                     source_channel="web", wording_version=alerts.ALERT_WORDING_VERSION)
-        stock.set_stock(session, variant.id, online_id, 4)
+        availability.set_stock(session, variant.id, online_id, 4)
     with shop() as session:
         assert session.execute(select(func.count()).select_from(OutboundMessage)).scalar() == 0
         alert = session.execute(select(StockAlert)).scalar_one()
@@ -147,7 +147,7 @@ def test_withdrawn_consent_means_no_message(shop):
 
 
 def test_stock_count_below_held_units_is_refused(shop):
-    from bot.reservations import hold
+    from bot.stock.reservations import hold
 
     with shop() as session:
         _product, variant = pegasus(session, "42", "noir")
@@ -155,4 +155,4 @@ def test_stock_count_below_held_units_is_refused(shop):
     with shop.begin() as session:
         hold(session, variant.id, lyon, 3, now=dt.datetime(2026, 3, 12, 10))
     with shop.begin() as session, pytest.raises(ValueError, match="held"):
-        stock.set_stock(session, variant.id, lyon, 2)
+        availability.set_stock(session, variant.id, lyon, 2)

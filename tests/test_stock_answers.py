@@ -5,9 +5,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from bot.catalog import CatalogIndex
-from bot.models import Reservation, Stock, Store
-from bot.stock_answers import CONTEXT_SLOTS, StockAsk, StockDesk, parse_quantity
+from bot.core.models import Reservation, Stock, Store
+from bot.stock.catalog import CatalogIndex
+from bot.stock.desk import CONTEXT_SLOTS, StockAsk, StockDesk, parse_quantity
 
 NOON = dt.datetime(2026, 3, 12, 11, 0, tzinfo=dt.timezone.utc)
 
@@ -44,7 +44,7 @@ def available(shop, sku, code):
 
 
 def _variant_id(session, sku):
-    from bot.models import Variant
+    from bot.core.models import Variant
 
     return session.execute(select(Variant.id).where(Variant.sku == sku)).scalar_one()
 
@@ -214,7 +214,7 @@ def test_parts_for_a_machine_named_in_the_message(shop):
 
 
 def test_a_machine_whose_parts_are_all_withdrawn_gets_an_answer_not_silence(shop):
-    from bot.models import Product, ProductLink
+    from bot.core.models import Product, ProductLink
 
     with shop.begin() as session:
         machine = session.execute(select(Product).where(Product.name.like("%Magnifica S%"))).scalar_one()
@@ -260,10 +260,10 @@ def test_a_brand_alone_offers_that_brands_machines(shop):
 
 
 def test_parts_from_the_purchases_of_a_verified_customer(shop):
-    from bot.identities import identity_for
-    from bot.models import Customer
+    from bot.core.chats import identity_for
+    from bot.core.models import Customer
 
-    from bot.consent import set_consent
+    from bot.privacy.consent import set_consent
 
     def personalisation(granted):
         with shop.begin() as session:  # an objection covers every channel
@@ -294,8 +294,8 @@ def test_quantities_in_words_and_digits():
 
 
 def test_a_verified_customer_without_a_place_gets_their_home_store(shop):
-    from bot.identities import identity_for
-    from bot.models import Customer
+    from bot.core.chats import identity_for
+    from bot.core.models import Customer
 
     with shop.begin() as session:
         camille = session.get(Customer, 1)  # home store: Lyon Part-Dieu in the demo shop
@@ -325,7 +325,7 @@ def test_an_unverified_shopper_is_told_why_a_third_hold_is_refused(shop):
 
 
 def test_unverified_shoppers_together_hold_at_most_half_of_a_shelf(shop):
-    from bot.models import Variant
+    from bot.core.models import Variant
 
     with shop() as session:
         sku, code = session.execute(

@@ -1,8 +1,8 @@
 """Stock updates from outside: the CLI (CSV or one line) is all-or-nothing."""
 from sqlalchemy import select
 
-from bot.cli import main
-from bot.models import Stock, Store, Variant
+from bot.core.models import Stock, Store, Variant
+from bot.ops.cli import main
 
 
 def quantity(shop, sku, code):

@@ -4,8 +4,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import stores
-from bot.db import make_engine, make_session_factory
+from bot.core.db import make_engine, make_session_factory
+from bot.stores import directory
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -31,36 +31,36 @@ def session(seeded_sqlite_url):
     ("aix", {"Aix-en-Provence Allées"}),
 ])
 def test_stores_are_found_despite_accents_case_and_typos(session, query, expected):
-    assert {s.name for s in stores.find_stores(session, query)} == expected
+    assert {s.name for s in directory.find_stores(session, query)} == expected
 
 
 @pytest.mark.parametrize("query", ["Quimper", "", "   ", "'; DROP TABLE stores; --", "🙂"])
 def test_unknown_or_junk_places_find_nothing(session, query):
-    assert stores.find_stores(session, query) == []
+    assert directory.find_stores(session, query) == []
 
 
 def test_hours_say_open_now_and_until_when(session):
-    lille = stores.find_stores(session, "Lille")[0]
+    lille = directory.find_stores(session, "Lille")[0]
     opening = lille.hours[0]
     noon_monday = dt.datetime(2026, 3, 9, 12, 0, tzinfo=PARIS)
-    view = stores.hours_view(lille, noon_monday)
+    view = directory.hours_view(lille, noon_monday)
     assert view.today_line.startswith("ouvert en ce moment, jusqu'à")
-    text = stores.describe_hours(view)
+    text = directory.describe_hours(view)
     assert "31 rue Neuve, 59000 Lille" in text
     assert "du lundi au samedi" in text and "dimanche : fermé" in text
-    assert stores.format_time(opening.closes_at) in text
+    assert directory.format_time(opening.closes_at) in text
 
 
 def test_hours_mention_a_bank_holiday_closure(session):
-    lyon = stores.find_stores(session, "Lyon Part-Dieu")[0]
+    lyon = directory.find_stores(session, "Lyon Part-Dieu")[0]
     christmas = dt.datetime(2026, 12, 25, 11, 0, tzinfo=PARIS)
-    assert stores.hours_view(lyon, christmas).today_line == "fermé aujourd'hui (Noël)"
+    assert directory.hours_view(lyon, christmas).today_line == "fermé aujourd'hui (Noël)"
     week_before = dt.datetime(2026, 12, 18, 11, 0, tzinfo=PARIS)
-    text = stores.describe_hours(stores.hours_view(lyon, week_before))
+    text = directory.describe_hours(directory.hours_view(lyon, week_before))
     assert "fermé le vendredi 25 décembre (Noël)" in text
 
 
 def test_sunday_opening_is_reported(session):
-    rivoli = stores.find_stores(session, "Paris Rivoli")[0]
+    rivoli = directory.find_stores(session, "Paris Rivoli")[0]
     sunday = dt.datetime(2026, 3, 15, 12, 0, tzinfo=PARIS)
-    assert stores.hours_view(rivoli, sunday).today_line == "ouvert en ce moment, jusqu'à 19h"
+    assert directory.hours_view(rivoli, sunday).today_line == "ouvert en ce moment, jusqu'à 19h"

@@ -3,9 +3,9 @@ import asyncio
 import os
 import socket
 
-from bot.settings import load_settings
-from bot.supervisor import (ProcessSpec, busy_ports, lock_store_config, supervise,
-                            tracker_store_config)
+from bot.core.settings import load_settings
+from bot.ops.supervisor import (ProcessSpec, busy_ports, lock_store_config, supervise,
+                                tracker_store_config)
 from tests.conftest import free_port
 
 
@@ -61,8 +61,8 @@ def test_a_rasa_token_beginning_with_a_dash_still_starts_rasa_and_is_not_in_its_
     The token goes through the environment: a command line is readable by anyone (`ps`)."""
     from rasa.__main__ import create_argument_parser
 
-    from bot.rasa_server import with_auth_token
-    from bot.supervisor import process_specs
+    from bot.ops.rasa_server import with_auth_token
+    from bot.ops.supervisor import process_specs
 
     token = "-tIwteVB3k3XUd04tY60ZhHX2LawJNJtTmIgOPcnuBg"
     settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "RASA_TOKEN": token,
@@ -73,7 +73,7 @@ def test_a_rasa_token_beginning_with_a_dash_still_starts_rasa_and_is_not_in_its_
     assert "RASA_TOKEN" not in specs["actions"].env
     assert specs["actions"].env["ACTION_TOKEN"] == settings.action_token
     rasa = specs["rasa"]
-    argv = with_auth_token(rasa.argv[2:], rasa.env["RASA_TOKEN"])  # as sys.argv in bot.rasa_server
+    argv = with_auth_token(rasa.argv[2:], rasa.env["RASA_TOKEN"])  # as sys.argv in bot.ops.rasa_server
     arguments = create_argument_parser().parse_args(argv[1:])
     assert arguments.auth_token == token
 
@@ -83,7 +83,7 @@ def test_var_and_what_it_holds_are_private_to_the_user(tmp_path):
     import subprocess
     import sys
 
-    from bot.settings import PROJECT_ROOT
+    from bot.core.settings import PROJECT_ROOT
 
     var = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TRACKER_STORE_URL")}

@@ -6,9 +6,9 @@ not running, which also proves the polite answer when it is down.
 import pytest
 from sqlalchemy import select
 
-from bot.gateway import REPLY_RASA_DOWN, TELEGRAM, init_app
-from bot.models import ConsentLedgerEntry
-from bot.settings import load_settings
+from bot.core.models import ConsentLedgerEntry
+from bot.core.settings import load_settings
+from bot.web.app import REPLY_RASA_DOWN, TELEGRAM, init_app
 from integrations.telegram import PRIVATE_ONLY, STOP_REPLY, split_text
 from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
 
@@ -102,8 +102,8 @@ async def test_buttons_become_an_inline_keyboard_and_images_photos(gateway, fake
 
 async def test_a_pushed_birthday_voucher_uploads_our_own_image(gateway, fake):
     """Telegram's servers cannot fetch the shop's own URLs: the code image is uploaded."""
-    from bot import offers
-    from bot.gateway import SETTINGS
+    from bot.offers import service as offers
+    from bot.web.app import SETTINGS
 
     _client, app = gateway
     settings = app[SETTINGS]

@@ -21,10 +21,11 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from aiohttp import WSCloseCode, WSMsgType, web
 from sqlalchemy import select
 
-from bot import agents, handover, privacy
-from bot.db import in_session
-from bot.models import ChatIdentity, Customer, DataAccessLog, HandoverTicket, utcnow
-from bot.redact import mask
+from bot.core.db import in_session
+from bot.core.models import ChatIdentity, Customer, DataAccessLog, HandoverTicket, utcnow
+from bot.core.redact import mask
+from bot.handover import agents, tickets as handover
+from bot.privacy import requests as privacy
 
 logger = logging.getLogger("comptoir.console")
 STATIC = Path(__file__).parent / "static"

@@ -18,8 +18,8 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 import socketio
 from aiohttp import web
 
-from bot.ratelimit import KeyedLocks, RateLimiter
-from bot.settings import Settings
+from bot.core.ratelimit import KeyedLocks, RateLimiter
+from bot.core.settings import Settings
 
 logger = logging.getLogger("comptoir.webchat")
 STATIC = Path(__file__).parent / "static"

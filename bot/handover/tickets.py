@@ -1,0 +1,182 @@
+"""Handover to support staff: tickets, the queue, support hours, claims, messages.
+
+Plain Python over the shop database; the gateway routes messages, the console shows
+them, the action opens tickets.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.core.models import HandoverTicket, TicketMessage, TicketNote, utcnow
+from bot.core.text import WEEKDAYS_FR, format_time
+
+ACTIVE = ("open", "claimed")
+MINUTES_PER_TICKET = 4
+DAYS = {"lun": 0, "mar": 1, "mer": 2, "jeu": 3, "ven": 4, "sam": 5, "dim": 6}
+HOURS_RE = re.compile(r"^(lun|mar|mer|jeu|ven|sam|dim)-(lun|mar|mer|jeu|ven|sam|dim) "
+                      r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+@dataclass(frozen=True)
+class SupportHours:
+    """When agents answer, in the shop's time zone: "lun-sam 09:00-19:00"."""
+
+    first_day: int
+    last_day: int
+    opens: dt.time
+    closes: dt.time
+    timezone: str = "Europe/Paris"
+
+    @classmethod
+    def parse(cls, text: str, timezone: str = "Europe/Paris") -> "SupportHours":
+        match = HOURS_RE.match(text.strip().lower())
+        if not match:
+            raise ValueError("expected a value like 'lun-sam 09:00-19:00'")
+        first, last, oh, om, ch, cm = match.groups()
+        return cls(DAYS[first], DAYS[last], dt.time(int(oh), int(om)), dt.time(int(ch), int(cm)),
+                   timezone)
+
+    def _days(self) -> List[int]:
+        days, day = [], self.first_day
+        while True:
+            days.append(day)
+            if day == self.last_day:
+                return days
+            day = (day + 1) % 7
+
+    def is_open(self, now: dt.datetime) -> bool:
+        """Open now? "00:00-00:00" means around the clock on those days."""
+        local = now.astimezone(ZoneInfo(self.timezone))
+        if local.weekday() not in self._days():
+            return False
+        return self.opens == self.closes or self.opens <= local.time() < self.closes
+
+    def next_opening(self, now: dt.datetime) -> dt.datetime:
+        local = now.astimezone(ZoneInfo(self.timezone))
+        for offset in range(8):
+            day = local.date() + dt.timedelta(days=offset)
+            start = dt.datetime.combine(day, self.opens, tzinfo=local.tzinfo)
+            if day.weekday() in self._days() and start > local:
+                return start
+        raise AssertionError("support hours never open")
+
+    def describe_next(self, now: dt.datetime) -> str:
+        start = self.next_opening(now)
+        local = now.astimezone(ZoneInfo(self.timezone))
+        when = ("aujourd'hui" if start.date() == local.date() else
+                "demain" if start.date() == local.date() + dt.timedelta(days=1) else
+                WEEKDAYS_FR[start.weekday()])
+        return f"{when} à partir de {format_time(start.time())}"
+
+
+@dataclass(frozen=True)
+class Opened:
+    ticket_id: int
+    position: int  # in the queue, 1 = next
+    wait_minutes: int
+    already_open: bool
+
+
+def active_ticket(session: Session, channel: str, sender_id: str) -> Optional[HandoverTicket]:
+    return session.execute(select(HandoverTicket).where(
+        HandoverTicket.channel == channel, HandoverTicket.sender_id == sender_id,
+        HandoverTicket.status.in_(ACTIVE), HandoverTicket.off_hours.is_(False))
+        .order_by(HandoverTicket.id.desc())).scalars().first()
+
+
+def open_ticket(session: Session, channel: str, sender_id: str, reason: str, *, priority: int = 2,
+                off_hours: bool = False, customer_id: Optional[int] = None) -> Opened:
+    """Open a ticket (or return the one already open for this conversation)."""
+    existing = active_ticket(session, channel, sender_id)
+    if existing is None:
+        existing = HandoverTicket(channel=channel, sender_id=sender_id, reason=reason,
+                                  priority=priority, off_hours=off_hours, customer_id=customer_id,
+                                  status="open", created_at=utcnow())
+        session.add(existing)
+        session.flush()
+        already = False
+    else:
+        already = True
+    ahead = session.execute(select(func.count()).select_from(HandoverTicket).where(
+        HandoverTicket.status == "open", HandoverTicket.off_hours.is_(False),
+        HandoverTicket.id < existing.id)).scalar()
+    return Opened(existing.id, ahead + 1, (ahead + 1) * MINUTES_PER_TICKET, already)
+
+
+def queue(session: Session) -> List[HandoverTicket]:
+    """Tickets waiting or being handled, most urgent and oldest first."""
+    return list(session.execute(select(HandoverTicket).where(HandoverTicket.status.in_(ACTIVE))
+                                .order_by(HandoverTicket.priority, HandoverTicket.id)).scalars())
+
+
+def claim(session: Session, ticket_id: int, agent_id: int, agent_name: str) -> bool:
+    """Exactly one agent gets an open ticket, however many click at once; from then on
+    only they see the conversation (checked by id: display names may repeat)."""
+    return session.execute(
+        update(HandoverTicket).where(HandoverTicket.id == ticket_id, HandoverTicket.status == "open")
+        .values(status="claimed", claimed_by=agent_name, claimed_by_agent_id=agent_id,
+                claimed_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def handled_by(ticket: Optional[HandoverTicket], agent_id: int) -> bool:
+    """Is this agent the one handling the ticket now (the only one who may act on it)?"""
+    return ticket is not None and ticket.status == "claimed" \
+        and ticket.claimed_by_agent_id == agent_id
+
+
+def readable_by(ticket: Optional[HandoverTicket], agent_id: int) -> bool:
+    """The conversation is for the agent who took the ticket, during and after."""
+    return ticket is not None and ticket.claimed_by_agent_id == agent_id
+
+
+def finish(session: Session, ticket_id: int, status: str) -> Optional[HandoverTicket]:
+    """Hand back (bot answers again) or close; returns the ticket if it was active."""
+    assert status in ("handed_back", "closed")
+    done = session.execute(
+        update(HandoverTicket).where(HandoverTicket.id == ticket_id,
+                                     HandoverTicket.status.in_(ACTIVE))
+        .values(status=status, closed_at=utcnow())
+        .execution_options(synchronize_session=False)).rowcount
+    return session.get(HandoverTicket, ticket_id) if done else None
+
+
+def add_message(session: Session, ticket_id: int, author: str, text: str,
+                agent_id: Optional[int] = None) -> TicketMessage:
+    message = TicketMessage(ticket_id=ticket_id, author=author, text=text, agent_id=agent_id,
+                            created_at=utcnow())
+    session.add(message)
+    session.flush()
+    return message
+
+
+def add_note(session: Session, ticket_id: int, agent_id: int, text: str) -> TicketNote:
+    note = TicketNote(ticket_id=ticket_id, agent_id=agent_id, text=text, created_at=utcnow())
+    session.add(note)
+    session.flush()
+    return note
+
+
+def conversation(session: Session, ticket_id: int) -> Tuple[List[TicketMessage], List[TicketNote]]:
+    messages = session.execute(select(TicketMessage).where(TicketMessage.ticket_id == ticket_id)
+                               .order_by(TicketMessage.id)).scalars().all()
+    notes = session.execute(select(TicketNote).where(TicketNote.ticket_id == ticket_id)
+                            .order_by(TicketNote.id)).scalars().all()
+    return list(messages), list(notes)
+
+
+def set_contact_preference(session: Session, channel: str, sender_id: str, preference: str) -> bool:
+    ticket = session.execute(select(HandoverTicket).where(
+        HandoverTicket.channel == channel, HandoverTicket.sender_id == sender_id,
+        HandoverTicket.status == "open").order_by(HandoverTicket.id.desc())).scalars().first()
+    if ticket is None:
+        return False
+    ticket.contact_preference = preference
+    return True

@@ -1,0 +1,352 @@
+"""Command line: `python -m bot <command>`.
+
+    up        migrate, seed, train if needed, then run Rasa + actions + gateway
+    migrate   bring the shop database schema up to date
+    seed      fill an empty shop database with the demo shop (--scale for benchmarks)
+    train     train the Rasa model if config, domain or data changed (--force)
+    gateway   run the gateway alone
+    check     validate settings and print them (secrets hidden)
+    stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
+    holds     `holds expire`: free the stock of holds past their time
+    agents    `agents add USERNAME`: a support console account (password asked)
+    requests  personal-data requests with status and due date (--all for closed ones)
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+from zoneinfo import ZoneInfo
+
+from bot.core.settings import Settings, SettingsError, load_settings
+
+
+def _step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def _redact_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def cmd_migrate(settings: Settings, _args) -> int:
+    from bot.core.db import migrate
+
+    _step(f"migrating shop database {_redact_url(settings.database_url)}")
+    migrate(settings.database_url)
+    return 0
+
+
+def cmd_seed(settings: Settings, args) -> int:
+    from bot.core.db import make_engine, migrate
+    from bot.ops.demo import seed_demo_shop
+
+    migrate(settings.database_url)
+    today = args.date or dt.datetime.now(ZoneInfo(settings.timezone)).date()
+    seed = settings.demo_seed if args.seed is None else args.seed
+    engine = make_engine(settings.database_url)
+    try:
+        if args.reset:
+            _reset(engine)
+        started = time.monotonic()
+        _step(f"seeding the demo shop (seed {seed}, date {today}{', scale' if args.scale else ''})")
+        counts = seed_demo_shop(engine, seed, today, scale=args.scale,
+                                progress=lambda text: print(f"    {text}", flush=True))
+        if counts is None:
+            _step("shop database already has data; not seeding (use --reset to start over)")
+        else:
+            _step(f"seeded in {time.monotonic() - started:.1f} s")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _reset(engine) -> None:
+    from bot.core.models import Base
+
+    _step("emptying the shop database")
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            connection.exec_driver_sql(
+                "ALTER TABLE consent_ledger DISABLE TRIGGER consent_ledger_append_only")
+            connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            connection.exec_driver_sql(
+                "ALTER TABLE consent_ledger ENABLE TRIGGER consent_ledger_append_only")
+            return
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name == "consent_ledger":
+                # A demo reset is the one place the ledger goes: drop and re-create it
+                # with its append-only triggers rather than deleting rows.
+                connection.exec_driver_sql("DROP TRIGGER IF EXISTS consent_ledger_no_delete")
+                connection.execute(table.delete())
+                connection.exec_driver_sql(
+                    "CREATE TRIGGER consent_ledger_no_delete BEFORE DELETE ON consent_ledger "
+                    "BEGIN SELECT RAISE(ABORT, 'consent_ledger is append-only'); END")
+            else:
+                connection.execute(table.delete())
+
+
+def prepare_shop(settings: Settings) -> None:
+    """Migrate, then seed the demo shop if the database is empty."""
+    cmd_migrate(settings, None)
+    cmd_seed(settings, argparse.Namespace(scale=False, reset=False, date=None, seed=None))
+
+
+def cmd_train(settings: Settings, args) -> int:
+    from bot.ops.training import ensure_model
+
+    ensure_model(settings.models_dir, progress=_step, force=args.force)
+    return 0
+
+
+def cmd_gateway(settings: Settings, _args) -> int:
+    from bot.web.app import run_gateway
+
+    run_gateway(settings)
+    return 0
+
+
+def cmd_check(settings: Settings, _args) -> int:
+    for name, value in vars(settings).items():
+        if "token" in name or "secret" in name:
+            value = "(set)" if value else "(not set)"
+        elif name.endswith("_url") and value:
+            value = _redact_url(value) if "://" in str(value) and not str(value).startswith("redis") \
+                else value
+        print(f"{name} = {value}")
+    return 0
+
+
+def cmd_up(settings: Settings, args) -> int:
+    from bot.ops.supervisor import process_specs, supervise, write_endpoints
+    from bot.ops.training import ensure_model
+
+    prepare_shop(settings)
+    model = ensure_model(settings.models_dir, progress=_step)
+    endpoints = write_endpoints(settings)
+    return asyncio.run(supervise(settings, process_specs(settings, model, endpoints)))
+
+
+def cmd_stock(settings: Settings, args) -> int:
+    from bot.core.db import make_engine, make_session_factory
+    from bot.stock.importer import StockUpdateError, apply_stock_updates, read_csv
+
+    if args.action == "set":
+        updates = [{"sku": args.sku, "store": args.store, "quantity": args.quantity}]
+    else:
+        updates = read_csv(args.file)
+    engine = make_engine(settings.database_url)
+    try:
+        result = apply_stock_updates(make_session_factory(engine), updates)
+    except StockUpdateError as error:
+        print(f"Stock update refused, nothing changed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    _step(f"{result['updated']} stock lines updated, {result['back_in_stock']} back in stock, "
+          f"{result['alerts_queued']} alerts queued")
+    return 0
+
+
+def cmd_holds(settings: Settings, _args) -> int:
+    from bot.core.db import make_engine, make_session_factory
+    from bot.stock.reservations import expire_due
+
+    engine = make_engine(settings.database_url)
+    expired = expire_due(make_session_factory(engine), dt.datetime.utcnow())
+    engine.dispose()
+    _step(f"{expired} holds expired")
+    return 0
+
+
+def cmd_agents(settings: Settings, args) -> int:
+    import getpass
+
+    from bot.handover.agents import create_agent
+    from bot.core.db import make_engine, make_session_factory, migrate
+
+    migrate(settings.database_url)
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else \
+        getpass.getpass(f"Mot de passe pour {args.username} : ")
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            create_agent(session, args.username, args.name or args.username, password)
+    except ValueError as error:
+        print(f"Agent not created: {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    _step(f"agent {args.username} created; log in at {settings.gateway_url}/console")
+    return 0
+
+
+def cmd_requests(settings: Settings, args) -> int:
+    from bot.core.db import make_engine, make_session_factory
+    from bot.privacy.requests import list_requests
+
+    engine = make_engine(settings.database_url)
+    with make_session_factory(engine)() as session:
+        rows = list_requests(session, open_only=not args.all)
+        for row in rows:
+            late = " LATE" if row.status not in ("done", "refused") and row.due_at < dt.datetime.utcnow() else ""
+            print(f"#{row.id}  {row.kind:<13} {row.status:<11} received {row.created_at:%Y-%m-%d}  "
+                  f"due {row.due_at:%Y-%m-%d}{late}")
+        if not rows:
+            print("no personal-data requests" + ("" if args.all else " open"))
+    engine.dispose()
+    return 0
+
+
+def cmd_offers(settings: Settings, args) -> int:
+    """Birthday pushes: `--dry-run` lists who would receive what on `--date` (whatever the
+    hour); without it, the job runs now, as the gateway's scheduler does."""
+    from bot.offers import service as offers
+    from bot.core.db import make_engine, make_session_factory
+    from bot.core.messaging import Messenger
+
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    try:
+        if args.dry_run:
+            day = args.date or dt.date.today()
+            noon = dt.datetime.combine(day, dt.time(12)).replace(tzinfo=ZoneInfo(settings.timezone))
+            with factory() as session:
+                plans = offers.plan_pushes(session, settings.offer_rules, noon, ignore_quiet_hours=True)
+            for line in offers.plan_summary(plans):
+                print(line)
+            _step(f"{len(plans)} birthday pushes due on {day.isoformat()} (dry run: nothing sent)")
+            return 0
+        if args.date:
+            print("--date needs --dry-run: pushes are only ever sent on the day", file=sys.stderr)
+            return 2
+        queued, sent = offers.run_birthday_pushes(
+            factory, settings.offer_rules, dt.datetime.now(dt.timezone.utc), settings.identity_secret,
+            settings.public_url, Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from))
+        _step(f"{queued} birthday pushes queued, {sent} emails/SMS sent "
+              "(Telegram ones leave with the gateway's outbox)")
+        return 0
+    finally:
+        engine.dispose()
+
+
+def cmd_vouchers(settings: Settings, args) -> int:
+    """What a till does: check a voucher, or mark it used (refused with the reason)."""
+    from bot.offers import service as offers
+    from bot.core.db import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    now = dt.datetime.utcnow()
+    today = dt.datetime.now(dt.timezone.utc).astimezone(ZoneInfo(settings.timezone)).date()
+    try:
+        with make_session_factory(engine).begin() as session:
+            if args.action == "check":
+                result = offers.check_voucher(session, args.code, today)
+            else:
+                result = offers.use_voucher(session, args.code, args.store, now, today)
+    finally:
+        engine.dispose()
+    print(result.reason)
+    return 0 if result.status in ("valid", "used_now") else 1
+
+
+def cmd_cards(settings: Settings, args) -> int:
+    from bot.offers import service as offers
+    from bot.core.db import make_engine, make_session_factory
+
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine).begin() as session:
+            outcome = offers.activate_card_number(session, args.card, args.store, dt.datetime.utcnow())
+    finally:
+        engine.dispose()
+    print(offers.CARD_OUTCOMES_FR[outcome])
+    return 0 if outcome in ("activated", "already") else 1
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2026-03-12, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Comptoir")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="set everything up and run the three processes")
+    commands.add_parser("migrate", help="migrate the shop database")
+    seed = commands.add_parser("seed", help="seed the demo shop")
+    seed.add_argument("--scale", action="store_true", help="200 stores x 50,000 SKUs")
+    seed.add_argument("--reset", action="store_true", help="empty the database first")
+    seed.add_argument("--date", type=_date, help="seeding day (default: today)")
+    seed.add_argument("--seed", type=int, help="random seed (default: DEMO_SEED or 42)")
+    train = commands.add_parser("train", help="train the model if inputs changed")
+    train.add_argument("--force", action="store_true")
+    commands.add_parser("gateway", help="run the gateway alone")
+    commands.add_parser("check", help="validate and print settings")
+    stock = commands.add_parser("stock", help="update stock (fires back-in-stock alerts)")
+    stock_actions = stock.add_subparsers(dest="action", required=True)
+    one = stock_actions.add_parser("set", help="set the on-hand quantity of one SKU")
+    one.add_argument("sku", help="variant SKU (P000001-05) or EAN")
+    one.add_argument("store", help="store code (LYS-PDI) or WEB")
+    one.add_argument("quantity", type=int)
+    many = stock_actions.add_parser("import", help="CSV with columns sku (or ean), store, quantity")
+    many.add_argument("file", type=Path)
+    agents = commands.add_parser("agents", help="support console accounts")
+    agents.add_argument("action", choices=["add"])
+    agents.add_argument("username")
+    agents.add_argument("--name", help="name shown to colleagues")
+    agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    requests = commands.add_parser("requests", help="personal-data requests and their due dates")
+    requests.add_argument("--all", action="store_true", help="closed ones too")
+    holds = commands.add_parser("holds", help="holds for pickup")
+    holds.add_argument("action", choices=["expire"])
+    offers = commands.add_parser("offers", help="birthday pushes (run now, or --dry-run --date D)")
+    offers.add_argument("action", choices=["push"])
+    offers.add_argument("--date", type=_date, help="with --dry-run: the day to look at")
+    offers.add_argument("--dry-run", action="store_true", help="list, send nothing")
+    vouchers = commands.add_parser("vouchers", help="check or use a voucher, as a till does")
+    vouchers.add_argument("action", choices=["check", "use"])
+    vouchers.add_argument("code")
+    vouchers.add_argument("--store", default="WEB", help="where it is used (store code or WEB)")
+    cards = commands.add_parser("cards", help="activate a loyalty card, as any store's till does")
+    cards.add_argument("action", choices=["activate"])
+    cards.add_argument("card", help="the 12-digit card number")
+    cards.add_argument("--store", required=True, help="store code (LYS-PDI) or WEB")
+    return parser
+
+
+HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
+            "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "holds": cmd_holds,
+            "agents": cmd_agents, "requests": cmd_requests, "offers": cmd_offers,
+            "vouchers": cmd_vouchers, "cards": cmd_cards}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    # var/ holds the databases, secrets, the endpoints file with the action server's token
+    # and the outbox with one-time codes: readable by this user only, whatever the
+    # shell's umask (the supervisor's children inherit it).
+    os.umask(0o077)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    settings.var_dir.chmod(0o700)  # also for a var/ made by an earlier version
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return HANDLERS[args.command](settings, args)

@@ -1,0 +1,357 @@
+"""What Comptoir says about identity, consent and personal data, turn by turn.
+
+Nothing personal is shown before the chat is verified. Sensitive acts (export, erasure,
+contact changes) want a proof from the last few minutes, else a new code is sent.
+`pending` carries what was asked ("code export", "contact summary", "correct email"...).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from sqlalchemy.orm import Session
+
+from bot.core.chats import identity_for
+from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Customer
+from bot.core.text import normalise
+from bot.privacy import requests, verification as ident
+from bot.privacy.consent import conversation_ref
+from bot.stock.desk import Reply, button
+
+ASK_CONTACT = ("Pour protéger vos données, je dois d'abord vérifier votre identité. Donnez-moi "
+               "votre adresse e-mail, votre numéro de mobile ou votre numéro de carte de fidélité.")
+CODE_SENT = ("Si ces coordonnées correspondent à un compte, un code à 6 chiffres vient d'être "
+             "envoyé au contact enregistré. Écrivez-le-moi ici (il est valable 10 minutes).")
+FIELDS = [("email", ("email", "e mail", "mail", "courriel", "adresse electronique")),
+          ("phone", ("telephone", "portable", "mobile", "numero")),
+          ("address", ("adresse", "domicile")),
+          ("birthday", ("anniversaire", "naissance")),
+          ("first_name", ("prenom",)),
+          ("last_name", ("nom",))]
+FIELD_FR = {"email": "adresse e-mail", "phone": "numéro de mobile", "address": "adresse postale",
+            "birthday": "date de naissance", "first_name": "prénom", "last_name": "nom"}
+
+
+@dataclass
+class PrivacyAsk:
+    text: str
+    channel: str
+    sender: str
+    pending: Optional[str] = None
+    confirm: Optional[str] = None
+    public_url: str = "http://127.0.0.1:8080"
+
+
+def read_field(text: str) -> Optional[str]:
+    plain = f" {normalise(text)} "
+    for name, words in FIELDS:
+        if any(f" {w} " in plain for w in words):
+            return name
+    return None
+
+
+PURPOSE_WORDS = (("offers", ("offre", "promo", "pub", "newsletter", "bon plan", "soldes")),
+                 ("birthday", ("anniversaire",)),
+                 ("back_in_stock", ("alerte", "retour en stock", "reassort")),
+                 ("personalisation", ("personnalis", "mes achats", "profil")))
+
+
+def consent_scope(text: str):
+    """Purposes and channels named in "j'accepte les offres par SMS" (empty if none)."""
+    plain = f" {normalise(text)} "
+    purposes = [p for p, words in PURPOSE_WORDS if any(w in plain for w in words)]
+    channels, _ = stop_scope(text, "")
+    return purposes, [c for c in channels if c]
+
+
+def stop_scope(text: str, own_channel: str):
+    """Which channels and purposes a STOP-like message means."""
+    plain = f" {normalise(text)} "
+    channels = [c for c, words in (("sms", (" sms", "texto")), ("email", ("mail", "courriel", "e mail")),
+                                   ("post", ("courrier", "papier")), ("telegram", ("telegram",)))
+                if any(w in plain for w in words)]
+    everything = any(w in plain for w in (" tout ", " toutes ", " tous ", " rien "))
+    if everything:
+        return list(CONSENT_CHANNELS), list(CONSENT_PURPOSES)
+    return (channels or [own_channel]), list(CONSENT_PURPOSES)
+
+
+class PrivacyDesk:
+    # What may follow a good code, when it was asked before proof ("contact summary").
+    FOLLOW_UPS: Tuple[str, ...] = ("summary", "export", "erase", "correct", "consents", "stop")
+
+    def __init__(self, session: Session, verifier: ident.Verifier, now: dt.datetime,
+                 secret: str) -> None:
+        self.session = session
+        self.verifier = verifier
+        self.now = now  # naive UTC, like the database
+        self.secret = secret
+
+    def _identity(self, ask: PrivacyAsk) -> ChatIdentity:
+        return identity_for(self.session, ask.channel, ask.sender)
+
+    def _customer(self, identity: ChatIdentity) -> Optional[Customer]:
+        customer_id = ident.verified_customer(identity, self.now)
+        return self.session.get(Customer, customer_id) if customer_id else None
+
+    # Verification ---------------------------------------------------------------------
+    def answer_verify(self, ask: PrivacyAsk) -> Reply:
+        """A contact given: send a code. What was asked before ("contact summary") follows
+        a good code."""
+        pending = ask.pending or ""
+        then = pending.split(" ", 1)[1] if pending.startswith("contact ") else None
+        reply = Reply()
+        identity = self._identity(ask)
+        contact = ident.read_contact(ask.text)
+        if contact is None and (ask.pending or "").startswith("code") and ident.CODE_RE.search(ask.text):
+            return self.answer_code(ask)  # the code, whatever the NLU thought it was
+        if contact is None:
+            reply.slots["pending"] = f"contact {then or ''}".strip()
+            return reply.say(ASK_CONTACT)
+        if not self.verifier.request_code(self.session, identity, contact, self.now):
+            return reply.say("Vous avez demandé plusieurs codes en peu de temps. Par sécurité, "
+                             "réessayez dans un quart d'heure.")
+        reply.slots["pending"] = f"code {then or ''}".strip()
+        return reply.say(CODE_SENT)
+
+    def answer_code(self, ask: PrivacyAsk) -> Reply:
+        reply = Reply()
+        identity = self._identity(ask)
+        code = ident.CODE_RE.search(ask.text)
+        if code is None:
+            return reply.say("Le code fait 6 chiffres. Pouvez-vous me le réécrire ?")
+        outcome, pending_code = self.verifier.check_code(self.session, identity, code.group(0), self.now)
+        then = (ask.pending or "").split(" ", 1)[1] if " " in (ask.pending or "") else None
+        if then and then.startswith("stop-"):  # "STOP SMS" said before proving who they are
+            ask.text, then = "stop " + then[5:].replace(",", " "), "stop"
+        if outcome == "ok" and pending_code.purpose in ("new_email", "new_phone"):
+            customer = self.session.get(Customer, pending_code.customer_id)
+            if pending_code.purpose == "new_email":
+                customer.email = pending_code.new_value
+            else:
+                customer.phone = pending_code.new_value
+            requests.record_request(self.session, customer.id, "rectification", self.now, "done",
+                                   details=pending_code.purpose)
+            reply.slots["pending"] = None
+            return reply.say(f"C'est fait : votre {FIELD_FR[pending_code.purpose[4:]]} est mise à jour.")
+        if outcome == "ok":
+            customer = self.session.get(Customer, identity.customer_id)
+            reply.say(f"Merci {customer.first_name}, c'est bien vous. Vous pouvez maintenant "
+                      "consulter, corriger ou supprimer vos données, et gérer vos abonnements.")
+            reply.slots["pending"] = None
+            if then in self.FOLLOW_UPS:
+                follow = getattr(self, f"answer_{then}")(ask)
+                reply.messages += follow.messages
+                reply.slots.update(follow.slots)
+            return reply
+        reply.slots["pending"] = None if outcome in ("expired", "exhausted", "none") else ask.pending
+        return reply.say({
+            "wrong": "Ce code ne correspond pas. Vérifiez-le et réessayez.",
+            "expired": "Ce code a expiré. Redonnez-moi votre e-mail, mobile ou numéro de carte "
+                       "pour en recevoir un nouveau.",
+            "exhausted": "Trop d'essais pour ce code. Redemandez-en un nouveau en me redonnant "
+                         "votre e-mail, mobile ou numéro de carte.",
+            "none": "Je n'ai pas de code en attente pour vous. Pour vérifier votre identité, "
+                    "donnez-moi votre e-mail, mobile ou numéro de carte.",
+        }[outcome])
+
+    def answer_logout(self, ask: PrivacyAsk) -> Reply:
+        identity = self._identity(ask)
+        if identity.customer_id is not None:  # a link sent to this chat dies with it
+            requests.revoke_export_links(self.session, identity.customer_id, self.now)
+        ident.unlink(identity)
+        return Reply(slots={"pending": None}).say(
+            "C'est fait : cette conversation n'est plus liée à votre compte.")
+
+    def _require(self, ask: PrivacyAsk, act: str, fresh: bool = False) -> Optional[Reply]:
+        """A reply asking for proof, or None when the chat may go on with `act`."""
+        identity = self._identity(ask)
+        if self._customer(identity) is None:
+            return Reply(slots={"pending": f"contact {act}"}).say(ASK_CONTACT)
+        if fresh and not ident.fresh_proof(identity, self.now):
+            customer = self._customer(identity)
+            contact = ident.Contact("email", customer.email) if customer.email else \
+                ident.Contact("phone", customer.phone)
+            if not self.verifier.request_code(self.session, identity, contact, self.now):
+                return Reply().say("Vous avez demandé plusieurs codes en peu de temps. "
+                                   "Réessayez dans un quart d'heure.")
+            return Reply(slots={"pending": f"code {act}"}).say(
+                f"Par sécurité, je vous envoie un nouveau code ({ident.mask(contact.value)}). "
+                "Écrivez-le-moi ici.")
+        return None
+
+    # Rights ----------------------------------------------------------------------------
+    def answer_summary(self, ask: PrivacyAsk) -> Reply:
+        blocked = self._require(ask, "summary")
+        if blocked:
+            return blocked
+        customer = self._customer(self._identity(ask))
+        requests.record_request(self.session, customer.id, "access", self.now, "done")
+        return Reply(slots={"pending": None}).say(
+            requests.summary(self.session, customer.id),
+            [button("Recevoir l'export complet", "export_data"),
+             button("Corriger une information", "correct_data")])
+
+    def answer_export(self, ask: PrivacyAsk) -> Reply:
+        blocked = self._require(ask, "export", fresh=True)
+        if blocked:
+            return blocked
+        customer = self._customer(self._identity(ask))
+        token = requests.export_link_token(self.session, customer.id, self.now)
+        requests.record_request(self.session, customer.id, "export", self.now, "done")
+        return Reply(slots={"pending": None}).say(
+            "Voici votre export complet (JSON et CSV), valable 24 heures, pour un seul "
+            f"téléchargement et pour vous seul : {ask.public_url}/exports/{token}")
+
+    def answer_correct(self, ask: PrivacyAsk) -> Reply:
+        pending = ask.pending or ""
+        wanted = pending.split(" ", 1)[1] if pending.startswith("correct ") else read_field(ask.text)
+        fresh = wanted in ("email", "phone")
+        blocked = self._require(ask, "correct", fresh=fresh)
+        if blocked:
+            return blocked
+        identity = self._identity(ask)
+        customer = self._customer(identity)
+        if wanted is None:
+            return Reply(slots={"pending": None}).say(
+                "Que souhaitez-vous corriger ?",
+                [button("Adresse e-mail", "correct_data", field="email"),
+                 button("Mobile", "correct_data", field="phone"),
+                 button("Adresse postale", "correct_data", field="address"),
+                 button("Date de naissance", "correct_data", field="birthday")])
+        value = self._value_in(ask.text, wanted) if pending.startswith("correct ") or \
+            self._value_in(ask.text, wanted) else None
+        if not value:
+            example = {"email": "prenom.nom@exemple.fr", "phone": "06 12 34 56 78",
+                       "address": "12 rue de la Paix, 75002, Paris", "birthday": "12/03/1985",
+                       "first_name": "Camille", "last_name": "Martin"}[wanted]
+            return Reply(slots={"pending": f"correct {wanted}"}).say(
+                f"Quelle est la bonne valeur pour votre {FIELD_FR[wanted]} ? (par exemple : {example})")
+        if wanted in ("email", "phone"):
+            contact = ident.read_contact(value)
+            if contact is None or contact.kind != wanted:
+                return Reply(slots={"pending": f"correct {wanted}"}).say(
+                    f"Ce {FIELD_FR[wanted]} ne semble pas valide. Pouvez-vous le réécrire ?")
+            if not self.verifier.request_code(self.session, identity, contact, self.now,
+                                              purpose=f"new_{wanted}", customer=customer):
+                return Reply().say("Trop de codes demandés : réessayez dans un quart d'heure.")
+            return Reply(slots={"pending": "code"}).say(
+                f"Pour confirmer, j'envoie un code à ce nouveau contact ({ident.mask(contact.value)}). "
+                "Écrivez-le-moi ici.")
+        error = requests.correct(self.session, customer.id, wanted, value)
+        if error:
+            return Reply(slots={"pending": f"correct {wanted}"}).say(error)
+        requests.record_request(self.session, customer.id, "rectification", self.now, "done",
+                               details=wanted)
+        return Reply(slots={"pending": None}).say(f"C'est corrigé : votre {FIELD_FR[wanted]} est à jour.")
+
+    @staticmethod
+    def _value_in(text: str, wanted: str) -> Optional[str]:
+        if wanted in ("email", "phone"):
+            contact = ident.read_contact(text)
+            return contact.value if contact else None
+        if wanted == "birthday":
+            found = re.search(r"\b\d{1,2}/\d{1,2}/\d{4}\b", text)
+            return found.group(0) if found else None
+        if wanted == "address":
+            return text if re.search(r"\b\d{5}\b", text) else None
+        words = text.strip().split()
+        return words[-1] if len(words) == 1 else None
+
+    def answer_erase(self, ask: PrivacyAsk) -> Reply:
+        step = ask.confirm
+        # Each confirmation only counts right after the question before it: sending the
+        # last button's payload alone starts again from the first question.
+        if step not in ("1", "2") or ask.pending != f"erase {step}":
+            blocked = self._require(ask, "erase")
+            if blocked:
+                return blocked
+            return Reply(slots={"pending": "erase 1"}).say(
+                "Vous pouvez demander la suppression de vos données. Cela efface votre profil, "
+                "votre carte de fidélité et ses points, vos bons, vos réservations et alertes, et "
+                "l'historique de nos conversations. C'est définitif. Voulez-vous continuer ?",
+                [button("Oui, supprimer mes données", "erase_data", confirm="1"),
+                 button("Non, garder mon compte", "deny")])
+        blocked = self._require(ask, "erase", fresh=True)
+        if blocked:
+            return blocked
+        if step == "1":
+            return Reply(slots={"pending": "erase 2"}).say(
+                "Dernière confirmation : une fois supprimées, vos données ne pourront pas être "
+                "récupérées et vos points seront perdus.",
+                [button("Je confirme la suppression", "erase_data", confirm="2"),
+                 button("Annuler", "deny")])
+        customer = self._customer(self._identity(ask))
+        request = requests.record_request(self.session, customer.id, "erasure", self.now, "in_progress")
+        senders = requests.erase(self.session, customer.id, self.now)
+        request.status, request.closed_at = "done", self.now
+        reply = Reply(slots={"pending": None})
+        reply.say("C'est fait : vos données personnelles sont supprimées. Nous ne gardons que la "
+                  "trace de votre demande et, sans votre nom, celle de vos choix de communication, "
+                  "comme la loi le demande. Au revoir, et merci d'avoir été client.")
+        reply.messages.append({"custom": {"comptoir_erase_conversations": senders}})
+        return reply
+
+    def answer_consents(self, ask: PrivacyAsk) -> Reply:
+        blocked = self._require(ask, "consents")
+        if blocked:
+            return blocked
+        customer = self._customer(self._identity(ask))
+        return Reply(slots={"pending": None}).say(requests.consents_text(self.session, customer.id))
+
+    def answer_stop(self, ask: PrivacyAsk) -> Reply:
+        """STOP works anywhere; this chat's own channel even unverified."""
+        identity = self._identity(ask)
+        customer = self._customer(identity)
+        channels, purposes = stop_scope(ask.text, identity.channel)
+        others = [c for c in channels if c != identity.channel]
+        if others and customer is None:
+            if identity.channel in channels:
+                requests.change_consents(self.session, None, identity, purposes, [identity.channel],
+                                        False, conversation_ref(identity.id))
+            names = ", ".join(requests.CHANNEL_FR[c] for c in others)
+            reply = Reply(slots={"pending": f"contact stop-{','.join(others)}"})
+            return reply.say(f"Pour arrêter les messages par {names}, je dois savoir qui vous êtes. "
+                             + ASK_CONTACT.split(". ", 1)[1])
+        requests.change_consents(self.session, customer.id if customer else None, identity, purposes,
+                                channels, False, conversation_ref(identity.id))
+        names = ", ".join(requests.CHANNEL_FR[c] for c in channels)
+        return Reply(slots={"pending": None}).say(
+            f"C'est noté : vous ne recevrez plus aucun message de notre part par {names}. "
+            "Vous pourrez changer d'avis à tout moment.")
+
+    def answer_change_consent(self, ask: PrivacyAsk) -> Reply:
+        """Grant or withdraw a purpose on some channels ("j'accepte les offres par SMS",
+        "n'utilisez plus mes achats" = objection to profiling)."""
+        blocked = self._require(ask, "consents")
+        if blocked:
+            return blocked
+        identity = self._identity(ask)
+        customer = self._customer(identity)
+        purposes, channels = consent_scope(ask.text)
+        plain = f" {normalise(ask.text)} "
+        granted = not any(w in plain for w in (" plus ", " pas ", " non ", " arret", " retir",
+                                                " desactiv", " refuse", " stop"))
+        if not purposes:
+            return Reply().say("Pour quel usage ? Les offres, l'anniversaire, les alertes de stock "
+                               "ou la personnalisation ?\n" + requests.consents_text(self.session, customer.id))
+        if not channels:
+            channels = list(CONSENT_CHANNELS) if purposes == ["personalisation"] or not granted \
+                else [identity.channel]
+        requests.change_consents(self.session, customer.id, identity, purposes, channels, granted,
+                                conversation_ref(identity.id))
+        if "personalisation" in purposes and not granted:
+            requests.record_request(self.session, customer.id, "objection", self.now, "done")
+        what = ", ".join(requests.PURPOSE_FR[p] for p in purposes)
+        where = ", ".join(requests.CHANNEL_FR[c] for c in channels)
+        verb = "acceptez désormais" if granted else "ne recevez plus"
+        text = f"C'est noté : vous {verb} : {what} ({where})."
+        if "personalisation" in purposes and not granted:
+            text = ("C'est noté : nous n'utiliserons plus vos achats pour vous faire des "
+                    "suggestions ou des offres.")
+        return Reply(slots={"pending": None}).say(text)
+
+    def answer_why(self, ask: PrivacyAsk) -> Reply:
+        return Reply().say(requests.WHY_TEXT)

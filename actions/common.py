@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import in_session, make_engine, make_session_factory
+from bot.core.settings import load_settings
 from bot.stock.catalog import CatalogIndex, catalog_signature
 from bot.stock.desk import CONTEXT_SLOTS, Reply, StockAsk
 
@@ -34,8 +35,6 @@ class ShopUnavailable(RuntimeError):
 
 @lru_cache(maxsize=1)
 def settings():
-    from bot.core.settings import load_settings
-
     return load_settings()
 
 

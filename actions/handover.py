@@ -13,6 +13,7 @@ from actions.common import (ShopUnavailable, dispatch, in_shop, latest_metadata,
 from bot.assistant import fallback
 from bot.core.chats import find_identity
 from bot.handover import tickets
+from bot.handover.hours import support_hours, wait_text
 
 REASONS = {"request_human": ("demande du client", 2), "complain": ("client mécontent", 1),
            "affirm": ("bot n'a pas compris", 3)}
@@ -32,7 +33,7 @@ class ActionHandover(Action):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason, priority = REASONS.get(intent, ("demande du client", 2))
         channel, sender = _channel(tracker), tracker.sender_id
-        hours = tickets.SupportHours.parse(settings().support_hours, settings().timezone)
+        hours = support_hours(settings().support_hours, settings().timezone)
         now = dt.datetime.now(dt.timezone.utc)
         in_hours = hours.is_open(now)
 
@@ -51,7 +52,7 @@ class ActionHandover(Action):
         sorry = "Je suis désolé pour ce désagrément. " if intent == "complain" else ""
         if not in_hours:
             dispatcher.utter_message(
-                text=f"{sorry}Nos conseillers répondent du {hours_text(hours)}. Le prochain "
+                text=f"{sorry}Nos conseillers répondent du {hours.describe()}. Le prochain "
                      f"disponible vous répondra {hours.describe_next(now)}. Préférez-vous être "
                      "rappelé ou recevoir une réponse écrite ?",
                 buttons=[{"title": "Être rappelé", "payload": '/handover_contact{"contact":"rappel"}'},
@@ -61,20 +62,12 @@ class ActionHandover(Action):
             dispatcher.utter_message(text="Un conseiller va vous répondre ici même, merci de votre "
                                           "patience.")
         else:
-            wait = "moins de 5 minutes" if opened.wait_minutes <= 4 else \
-                f"environ {opened.wait_minutes} minutes"
+            wait = wait_text(opened.wait_minutes)
             dispatcher.utter_message(
                 text=f"{sorry}Je vous passe un conseiller : vous êtes n°{opened.position} dans la "
                      f"file, attente estimée {wait}. Il verra notre échange, inutile de tout "
                      "répéter. Écrivez-lui ici.")
         return [ConversationPaused()]
-
-
-def hours_text(hours: tickets.SupportHours) -> str:
-    from bot.core.text import WEEKDAYS_FR, format_time
-
-    return (f"{WEEKDAYS_FR[hours.first_day]} au {WEEKDAYS_FR[hours.last_day]} de "
-            f"{format_time(hours.opens)} à {format_time(hours.closes)}")
 
 
 class ActionHandoverContact(Action):

@@ -10,6 +10,7 @@ from rasa_sdk import Tracker
 
 from actions.common import DeskAction, clarified_text, in_shop, latest_metadata, settings
 from bot.offers.desk import OffersDesk
+from bot.offers.rules import load_rules
 from bot.privacy.desk import PrivacyAsk
 from bot.privacy.verification import Verifier
 from bot.stock.desk import Reply
@@ -31,7 +32,8 @@ async def answer(kind: str, ask: PrivacyAsk) -> Reply:
 
     def work(session) -> Reply:
         # The offers desk is the privacy desk plus the loyalty acts that may follow a code.
-        desk = OffersDesk(session, verifier, now, config.identity_secret, config.offer_rules)
+        desk = OffersDesk(session, verifier, now, config.identity_secret,
+                           load_rules(config.offer_rules_file))
         return getattr(desk, f"answer_{kind}")(ask)
 
     return await in_shop(work)

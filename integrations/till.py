@@ -22,7 +22,8 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.core.db import in_session
 from bot.core.settings import Settings
-from bot.offers import service as offers
+from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
+from bot.offers.vouchers import check_voucher, code_from_image_path, qr_png, use_voucher
 
 PLACE_RE = re.compile(r"^[A-Z0-9-]{2,16}$")
 CARD_STATUS = {"activated": 200, "already": 200, "unknown": 404, "no_card": 404, "suspended": 409}
@@ -68,7 +69,7 @@ class Till:
     async def check(self, request: web.Request) -> web.Response:
         self._authorise(request)
         code, today = request.match_info["code"], self._today()
-        result = await in_session(self.sessions(), lambda s: offers.check_voucher(s, code, today).as_json())
+        result = await in_session(self.sessions(), lambda s: check_voucher(s, code, today).as_json())
         return _json(404 if result["status"] == "unknown" else 200, result)
 
     async def use(self, request: web.Request) -> web.Response:
@@ -76,7 +77,7 @@ class Till:
         place, code, today = await self._place(request), request.match_info["code"], self._today()
         now = dt.datetime.utcnow()
         result = await in_session(self.sessions(),
-                                  lambda s: offers.use_voucher(s, code, place, now, today).as_json())
+                                  lambda s: use_voucher(s, code, place, now, today).as_json())
         status = {"used_now": 200, "unknown": 404}.get(result["status"], 409)
         return _json(status, result)
 
@@ -85,22 +86,22 @@ class Till:
         place, card = await self._place(request), request.match_info["card"]
         now = dt.datetime.utcnow()
         outcome = await in_session(self.sessions(),
-                                   lambda s: offers.activate_card_number(s, card, place, now))
-        return _json(CARD_STATUS[outcome], {"status": outcome, "reason": offers.CARD_OUTCOMES_FR[outcome]})
+                                   lambda s: activate_card_number(s, card, place, now))
+        return _json(CARD_STATUS[outcome], {"status": outcome, "reason": CARD_OUTCOMES_FR[outcome]})
 
     async def image(self, request: web.Request) -> web.Response:
         code = self.code_of(request.path)
         if code is None:
             raise web.HTTPNotFound()
-        return web.Response(body=offers.qr_png(code), content_type="image/png",
+        return web.Response(body=qr_png(code), content_type="image/png",
                             headers={"Cache-Control": "private, max-age=86400"})
 
     def code_of(self, url: str) -> Optional[str]:
-        return offers.code_from_image_path(self.settings.identity_secret, url)
+        return code_from_image_path(self.settings.identity_secret, url)
 
     def local_image(self, url: str) -> Optional[bytes]:
         """The PNG for one of our voucher URLs (Telegram uploads it), else None."""
         if not url.startswith(self.settings.gateway_url):
             return None
         code = self.code_of(url)
-        return offers.qr_png(code) if code else None
+        return qr_png(code) if code else None

@@ -97,7 +97,9 @@ TILL_TOKEN = "till-token-for-the-tests"
 async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp_path, shop_url, shop):
     import datetime as dt
 
-    from bot.offers import service as offers
+    from bot.offers.birthday import issue_birthday_voucher, window_for
+    from bot.offers.rules import load_rules
+    from bot.offers.vouchers import image_path
     from bot.core.models import Customer
 
     today = dt.datetime.now(dt.timezone.utc).date()
@@ -106,8 +108,8 @@ async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp
                             loyalty_status="pending", loyalty_card="800077770001")
         session.add(customer)
         session.flush()
-        window, _ = offers.window_for(today, today, offers.load_rules())
-        code = offers.issue_birthday_voucher(session, customer, window, today, offers.load_rules())[0].code
+        window, _ = window_for(today, today, load_rules())
+        code = issue_birthday_voucher(session, customer, window, today, load_rules())[0].code
     settings = gateway_settings(tmp_path, shop_url, TILL_API_TOKEN=TILL_TOKEN)
     client = await aiohttp_client(init_app(settings))
     till = {"Authorization": f"Bearer {TILL_TOKEN}"}
@@ -129,10 +131,10 @@ async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp
     unknown = await client.post("/api/cards/123/activate", headers=till, json={"store": "NCE-MAS"})
     assert unknown.status == 404 and (await unknown.json())["reason"] == "Ce numéro de carte est inconnu."
 
-    image = await client.get(offers.image_path(settings.identity_secret, code))
+    image = await client.get(image_path(settings.identity_secret, code))
     assert image.status == 200 and image.content_type == "image/png"
     assert (await image.read()).startswith(b"\x89PNG")
-    forged = offers.image_path("x" * 40, code)
+    forged = image_path("x" * 40, code)
     assert (await client.get(forged)).status == 404
 
 

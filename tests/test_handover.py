@@ -7,10 +7,11 @@ import pytest
 
 from bot.core.models import HandoverTicket
 from bot.handover import tickets as handover
+from bot.handover.hours import SupportHours
 from bot.handover.agents import create_agent
 
 PARIS = ZoneInfo("Europe/Paris")
-HOURS = handover.SupportHours.parse("lun-sam 09:00-19:00")
+HOURS = SupportHours.parse("lun-sam 09:00-19:00")
 
 
 @pytest.mark.parametrize("when, is_open, next_text", [
@@ -27,14 +28,14 @@ def test_support_hours_and_when_someone_answers(when, is_open, next_text):
 
 
 def test_around_the_clock_support():
-    always = handover.SupportHours.parse("lun-dim 00:00-00:00")
+    always = SupportHours.parse("lun-dim 00:00-00:00")
     assert always.is_open(dt.datetime(2026, 3, 15, 23, 59, 30, tzinfo=PARIS))
 
 
 @pytest.mark.parametrize("bad", ["9-19", "lundi-samedi 9h-19h", "lun-sam 9:00", ""])
 def test_support_hours_setting_is_validated(bad):
     with pytest.raises(ValueError):
-        handover.SupportHours.parse(bad)
+        SupportHours.parse(bad)
 
 
 def test_tickets_queue_in_order_and_a_second_request_reuses_the_ticket(shop):

@@ -628,7 +628,7 @@ def test_a_product_we_do_not_carry_is_said_plainly_with_a_person_to_ask(stack):
 
 
 def test_a_promo_code_question_gets_what_can_really_be_had_never_a_code(stack):
-    from bot.offers.service import VOUCHER_RE
+    from bot.offers.vouchers import VOUCHER_RE
 
     answer = texts(stack.say("promo-1", "Bonjour, auriez-vous un code promo pour ma prochaine visite ?"))
     assert answer.startswith("Je n'ai pas de code promo à vous donner ici")
@@ -953,7 +953,7 @@ def text_found(url, needle):
 
 def test_birthday_voucher_with_its_image_then_used_at_a_till(stack):
     """Camille Martin's birthday is the seeding day, which is today for this stack."""
-    from bot.offers.service import VOUCHER_RE
+    from bot.offers.vouchers import VOUCHER_RE
 
     email, sender = "camille.martin@example.org", "birthday-1"
     asked = texts(stack.say(sender, "c'est mon anniversaire, j'ai droit à un cadeau ?"))

@@ -1,5 +1,6 @@
 """Birthday offers and the loyalty card at the service level, on the real demo shop."""
 import datetime as dt
+from zoneinfo import ZoneInfo
 import threading
 
 import pytest
@@ -10,14 +11,20 @@ from bot.core.db import make_session_factory
 from bot.core.messaging import Messenger, send_queued_mail
 from bot.core.models import (BirthdayPush, ChatIdentity, ConsentLedgerEntry, Customer,
                              OutboundMessage, Product, Purchase, Variant, Voucher)
-from bot.offers import service as offers
+from bot.offers.birthday import (BIRTHDAY_NO_YEAR, choose_offer, issue_birthday_voucher,
+                                 read_birthday, window_for)
 from bot.offers.desk import ASK_BIRTHDAY, OffersDesk
+from bot.offers.loyalty import activate_card_number, programme_text
+from bot.offers.pushes import claim_queued, plan_pushes, queue_push, run_birthday_pushes
+from bot.offers.rules import RulesError, load_rules
+from bot.offers.vouchers import (VOUCHER_RE, check_voucher, code_from_image_path, image_path,
+                                 qr_png, use_voucher)
 from bot.privacy import verification as ident
 from bot.privacy.consent import set_consent
 from bot.privacy.desk import ASK_CONTACT, CODE_SENT, PrivacyAsk
 from tests.test_privacy import SECRET, last_code
 
-RULES = offers.load_rules()
+RULES = load_rules()
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 12, 10, 0)  # naive UTC like the database: 11:00 in Paris
 TODAY = dt.date(2026, 3, 12)
@@ -92,7 +99,7 @@ def new_member(session, email, *, birthday=dt.date(1990, 3, 12), status="active"
     (dt.date(1992, 2, 29), dt.date(2027, 2, 21), True, dt.date(2027, 2, 21)),   # 28 Feb in 2027
 ])
 def test_offer_window(birthday, today, open_now, opens):
-    window, is_open = offers.window_for(birthday, today, RULES)
+    window, is_open = window_for(birthday, today, RULES)
     assert (is_open, window.opens) == (open_now, opens)
     assert window.closes == window.birthday + dt.timedelta(days=30)
 
@@ -108,13 +115,13 @@ def test_verified_member_gets_one_voucher_with_an_image_and_the_same_one_again(s
     followed = chat.verify("anna@example.org")  # what was asked follows a good code
     text = Chat.text(followed)
     assert "Joyeux anniversaire" in text
-    code = offers.VOUCHER_RE.search(text).group(0)
+    code = VOUCHER_RE.search(text).group(0)
     assert "20 % de remise sur les vêtements et accessoires de running" not in text  # no purchases
     assert "10 € de remise sur tout le magasin, dès 50 € d'achat" in text
     assert "Valable jusqu'au samedi 11 avril inclus" in text and "en ligne" in text
     image = [m["image"] for m in followed.messages if m.get("image")]
-    assert image == [f"http://127.0.0.1:8080{offers.image_path(SECRET, code)}"]
-    assert offers.code_from_image_path(SECRET, image[0]) == code
+    assert image == [f"http://127.0.0.1:8080{image_path(SECRET, code)}"]
+    assert code_from_image_path(SECRET, image[0]) == code
     again = Chat.text(chat.say("birthday", "mon bon d'anniversaire ?"))
     assert code in again and "un seul par an" in again
     with shop.begin() as session:
@@ -125,14 +132,14 @@ def test_verified_member_gets_one_voucher_with_an_image_and_the_same_one_again(s
 def test_two_requests_at_once_make_one_voucher(shop):
     with shop.begin() as session:
         customer_id = new_member(session, "duo@example.org")
-    window, _ = offers.window_for(dt.date(1990, 3, 12), TODAY, RULES)
+    window, _ = window_for(dt.date(1990, 3, 12), TODAY, RULES)
     factory = shop
     codes, barrier = [], threading.Barrier(4)
 
     def request():
         barrier.wait()
         with factory.begin() as session:
-            voucher, _ = offers.issue_birthday_voucher(session, session.get(Customer, customer_id),
+            voucher, _ = issue_birthday_voucher(session, session.get(Customer, customer_id),
                                                        window, TODAY, RULES)
             codes.append(voucher.code)
 
@@ -151,7 +158,7 @@ def test_outside_the_window_says_when_it_opens(shop, outbox):
     chat.verify("later@example.org")
     text = Chat.text(chat.say("birthday", "j'ai droit à un cadeau ?"))
     assert "s'ouvrira le samedi 13 juin" in text and "jusqu'au lundi 20 juillet" in text
-    assert not offers.VOUCHER_RE.search(text)
+    assert not VOUCHER_RE.search(text)
 
 
 def test_not_a_member_hears_about_the_programme_and_a_pending_card_is_offered_activation(shop, outbox):
@@ -179,7 +186,7 @@ def test_unknown_birthday_is_asked_and_stored_with_the_birthday_consent(shop, ou
     text = Chat.text(chat.say("code", "le 10 mars"))  # the NLU may take a date for a code
     assert "votre anniversaire est le 10 mars" in text and "Joyeux anniversaire" in text
     with shop.begin() as session:
-        assert session.get(Customer, customer_id).birthday == dt.date(offers.BIRTHDAY_NO_YEAR, 3, 10)
+        assert session.get(Customer, customer_id).birthday == dt.date(BIRTHDAY_NO_YEAR, 3, 10)
         ledger = session.execute(select(ConsentLedgerEntry).where(
             ConsentLedgerEntry.customer_id == customer_id,
             ConsentLedgerEntry.purpose == "birthday")).scalars().all()
@@ -193,7 +200,7 @@ def test_unknown_birthday_is_asked_and_stored_with_the_birthday_consent(shop, ou
     ("31/02/1990", None), ("demain", None), ("12/03/2030", None),
 ])
 def test_birthday_dates_in_french_forms(text, expected):
-    assert offers.read_birthday(text, TODAY) == expected
+    assert read_birthday(text, TODAY) == expected
 
 
 # Personal, not creepy ------------------------------------------------------------------------------
@@ -214,7 +221,7 @@ def test_offer_rules(shop, bought, personalisation, rule, categories):
     with shop.begin() as session:
         customer_id = new_member(session, f"rules-{rule}-{len(bought)}@example.org",
                                  bought=bought, personalisation=personalisation)
-        offer = offers.choose_offer(session, customer_id, TODAY, RULES)
+        offer = choose_offer(session, customer_id, TODAY, RULES)
     assert offer.rule == rule
     assert (list(offer.categories) if offer.categories else None) == categories
     if rule == "generic":
@@ -231,8 +238,8 @@ def test_rules_name_only_categories_of_the_catalog(shop):
 def test_a_broken_rules_file_is_refused_by_name(tmp_path):
     path = tmp_path / "rules.yml"
     path.write_text("birthday: {days_before: 7}\n")
-    with pytest.raises(offers.RulesError, match="rules.yml"):
-        offers.load_rules(path)
+    with pytest.raises(RulesError, match="rules.yml"):
+        load_rules(path)
 
 
 # Vouchers at the till ------------------------------------------------------------------------------
@@ -240,14 +247,14 @@ def test_a_broken_rules_file_is_refused_by_name(tmp_path):
 def test_vouchers_are_used_once_and_refused_with_the_reason(shop):
     with shop.begin() as session:
         customer_id = new_member(session, "till@example.org")
-        window, _ = offers.window_for(dt.date(1990, 3, 12), TODAY, RULES)
-        voucher, _ = offers.issue_birthday_voucher(session, session.get(Customer, customer_id),
+        window, _ = window_for(dt.date(1990, 3, 12), TODAY, RULES)
+        voucher, _ = issue_birthday_voucher(session, session.get(Customer, customer_id),
                                                    window, TODAY, RULES)
         code = voucher.code
     with shop.begin() as session:
-        assert offers.check_voucher(session, code.lower(), TODAY).status == "valid"
-        assert offers.check_voucher(session, "ANNIV-XXXX-XXXX", TODAY).status == "unknown"
-        late = offers.check_voucher(session, code, dt.date(2026, 4, 12))
+        assert check_voucher(session, code.lower(), TODAY).status == "valid"
+        assert check_voucher(session, "ANNIV-XXXX-XXXX", TODAY).status == "unknown"
+        late = check_voucher(session, code, dt.date(2026, 4, 12))
         assert late.status == "expired" and "a expiré le 11/04/2026" in late.reason
     factory = shop
     outcomes, barrier = [], threading.Barrier(3)
@@ -255,7 +262,7 @@ def test_vouchers_are_used_once_and_refused_with_the_reason(shop):
     def scan(store):
         barrier.wait()
         with factory.begin() as session:
-            outcomes.append(offers.use_voucher(session, code, store, NOW, TODAY).status)
+            outcomes.append(use_voucher(session, code, store, NOW, TODAY).status)
 
     threads = [threading.Thread(target=scan, args=(s,)) for s in ("LYS-PDI", "PAR-RIV", "WEB")]
     for t in threads:
@@ -264,17 +271,17 @@ def test_vouchers_are_used_once_and_refused_with_the_reason(shop):
         t.join()
     assert sorted(outcomes) == ["used", "used", "used_now"]
     with shop.begin() as session:
-        again = offers.check_voucher(session, code, TODAY)
+        again = check_voucher(session, code, TODAY)
         assert again.status == "used" and "déjà été utilisé le 12/03/2026" in again.reason
         assert again.as_json()["used_where"] in ("LYS-PDI", "PAR-RIV", "WEB")
 
 
 def test_voucher_image_is_a_png_behind_a_signed_path():
-    path = offers.image_path(SECRET, "ANNIV-ABCD-EFGH")
-    assert offers.code_from_image_path(SECRET, path) == "ANNIV-ABCD-EFGH"
-    assert offers.code_from_image_path(SECRET, path.replace("ABCD", "ABCE")) is None
-    assert offers.code_from_image_path("another secret" * 3, path) is None
-    assert offers.qr_png("ANNIV-ABCD-EFGH").startswith(b"\x89PNG\r\n\x1a\n")
+    path = image_path(SECRET, "ANNIV-ABCD-EFGH")
+    assert code_from_image_path(SECRET, path) == "ANNIV-ABCD-EFGH"
+    assert code_from_image_path(SECRET, path.replace("ABCD", "ABCE")) is None
+    assert code_from_image_path("another secret" * 3, path) is None
+    assert qr_png("ANNIV-ABCD-EFGH").startswith(b"\x89PNG\r\n\x1a\n")
 
 
 # Loyalty card ----------------------------------------------------------------------------------------
@@ -305,9 +312,9 @@ def test_activation_by_card_number_starts_with_a_code_and_a_till_activates_in_an
     done = chat.say("code", last_code(outbox, "card2@example.org"))
     assert "C'est fait : votre carte •••• 0004 est active" in Chat.text(done)
     with shop.begin() as session:
-        assert offers.activate_card_number(session, "800099990005", "MRS-TDP", NOW) == "activated"
-        assert offers.activate_card_number(session, "800099990005", "LIL-CTR", NOW) == "already"
-        assert offers.activate_card_number(session, "123456789012", "LIL-CTR", NOW) == "unknown"
+        assert activate_card_number(session, "800099990005", "MRS-TDP", NOW) == "activated"
+        assert activate_card_number(session, "800099990005", "LIL-CTR", NOW) == "already"
+        assert activate_card_number(session, "123456789012", "LIL-CTR", NOW) == "unknown"
         customer = session.execute(select(Customer).where(Customer.email == "card3@example.org")).scalar_one()
         assert customer.loyalty_activated_via == "MRS-TDP"
 
@@ -316,7 +323,7 @@ def test_activation_by_card_number_starts_with_a_code_and_a_till_activates_in_an
 
 def at_paris(hour, minute=0, day=TODAY):
     return dt.datetime.combine(day, dt.time(hour, minute)).replace(
-        tzinfo=offers.ZoneInfo("Europe/Paris")).astimezone(UTC)
+        tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
 
 
 def emails_to(outbox, address):
@@ -325,7 +332,7 @@ def emails_to(outbox, address):
 
 def run(shop, outbox, now):
     factory = shop
-    return offers.run_birthday_pushes(factory, RULES, now, SECRET, "http://shop.test",
+    return run_birthday_pushes(factory, RULES, now, SECRET, "http://shop.test",
                                       Messenger(outbox))
 
 
@@ -360,13 +367,13 @@ def test_a_crash_mid_run_and_a_double_run_never_send_twice(shop, outbox):
         ids = [new_member(session, f"crash{i}@example.org") for i in range(3)]
     factory = shop
     with factory.begin() as session:
-        plans = [p for p in offers.plan_pushes(session, RULES, at_paris(10)) if p.customer_id in ids]
+        plans = [p for p in plan_pushes(session, RULES, at_paris(10)) if p.customer_id in ids]
     with factory.begin() as session:  # queued, then the gateway dies before sending
-        offers.queue_push(session, plans[0], RULES, SECRET, "http://shop.test")
+        queue_push(session, plans[0], RULES, SECRET, "http://shop.test")
     with factory.begin() as session:  # claimed, then it dies in the middle of sending
-        offers.queue_push(session, plans[1], RULES, SECRET, "http://shop.test")
+        queue_push(session, plans[1], RULES, SECRET, "http://shop.test")
     with factory.begin() as session:
-        claimed = offers.claim_queued(session)
+        claimed = claim_queued(session)
     assert len(claimed) == 2
     with factory.begin() as session:
         stuck = claimed[1]
@@ -405,7 +412,7 @@ def test_consent_decides_the_channel_and_telegram_gets_the_image(shop, outbox):
         set_consent(session, "birthday", "telegram", False, identity_id=stopped_chat.id,
                     source_channel="telegram", wording_version="stop")  # STOP in that chat
     with shop.begin() as session:
-        plans = {p.customer_id: p for p in offers.plan_pushes(session, RULES, at_paris(11))}
+        plans = {p.customer_id: p for p in plan_pushes(session, RULES, at_paris(11))}
     assert none_id not in plans and stopped_id not in plans
     assert plans[tg_id].channel == "telegram"
     run(shop, outbox, at_paris(11))
@@ -449,8 +456,8 @@ def test_a_promo_code_question_gets_what_the_customer_can_really_get_never_a_cod
     first = stranger.say("promo", "vous avez un code promo ?")
     text = Chat.text(first)
     assert text.startswith("Je n'ai pas de code promo à vous donner ici")
-    assert offers.programme_text(RULES) in text
-    assert not offers.VOUCHER_RE.search(text)
+    assert programme_text(RULES) in text
+    assert not VOUCHER_RE.search(text)
     assert [b["payload"] for b in first.messages[0]["buttons"]] == [
         "/birthday_offer", "/loyalty_card", "/request_human"]
 
@@ -458,7 +465,7 @@ def test_a_promo_code_question_gets_what_the_customer_can_really_get_never_a_cod
     member.verify("promo@example.org")
     text = Chat.text(member.say("promo", "un petit code de réduction pour une fidèle cliente ?"))
     assert "votre offre anniversaire vous attend, jusqu'au mardi 14 avril" in text
-    assert "Vous avez 1 234 points" in text and not offers.VOUCHER_RE.search(text)
+    assert "Vous avez 1 234 points" in text and not VOUCHER_RE.search(text)
 
     later = Chat(shop, outbox, sender="web-promo-2")
     later.verify("later@example.org")

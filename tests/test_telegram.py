@@ -102,12 +102,12 @@ async def test_buttons_become_an_inline_keyboard_and_images_photos(gateway, fake
 
 async def test_a_pushed_birthday_voucher_uploads_our_own_image(gateway, fake):
     """Telegram's servers cannot fetch the shop's own URLs: the code image is uploaded."""
-    from bot.offers import service as offers
+    from bot.offers.vouchers import image_path
     from bot.web.app import SETTINGS
 
     _client, app = gateway
     settings = app[SETTINGS]
-    url = settings.gateway_url + offers.image_path(settings.identity_secret, "ANNIV-ABCD-EFGH")
+    url = settings.gateway_url + image_path(settings.identity_secret, "ANNIV-ABCD-EFGH")
     assert await app[TELEGRAM].push(f"telegram:{USER}", {"text": "Joyeux anniversaire !", "image": url})
     (photo,) = await fake.calls_matching(lambda c: c["method"] == "sendPhoto", timeout=5)
     assert isinstance(photo["photo"], dict) and "filename" in photo["photo"]  # a file, not a URL

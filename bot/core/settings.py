@@ -13,13 +13,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Optional, Tuple
+from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:
-    from bot.offers.service import OfferRules
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OFFER_RULES = PROJECT_ROOT / "bot" / "offers" / "offer_rules.yml"
 
 
 class SettingsError(ValueError):
@@ -53,12 +51,12 @@ class Settings:
     telegram_webhook_url: Optional[str]
     telegram_webhook_secret: Optional[str]
     webchat_origins: Tuple[str, ...]
-    support_hours: str
+    support_hours: str  # "lun-sam 09:00-19:00", read by bot.handover.hours
     identity_secret: str
     customer_token_secret: Optional[str]
     smtp_url: Optional[str]
     mail_from: str
-    offer_rules: OfferRules
+    offer_rules_file: Path  # read by bot.offers.rules
     till_api_token: Optional[str]
     orders_url: str
     orders_contact: str
@@ -260,12 +258,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
                            f"http://localhost:{gateway_port}")
 
     support_hours = env.get("SUPPORT_HOURS", "").strip() or "lun-sam 09:00-19:00"
-    try:
-        from bot.handover.tickets import SupportHours
-
-        SupportHours.parse(support_hours)
-    except ValueError:
-        raise SettingsError(f"SUPPORT_HOURS must look like 'lun-sam 09:00-19:00', got {support_hours!r}") from None
 
     identity_secret = env.get("IDENTITY_SECRET", "").strip() or _secret_file(var_dir / "identity_secret")
     if len(identity_secret) < 32:
@@ -276,12 +268,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     smtp_url = env.get("SMTP_URL", "").strip() or None
     if smtp_url is not None and urlsplit(smtp_url).scheme not in ("smtp", "smtps"):
         raise SettingsError("SMTP_URL must be an smtp:// or smtps:// URL")
-    from bot.offers.service import RULES_FILE, RulesError, load_rules
-
-    try:
-        offer_rules = load_rules(Path(env.get("OFFER_RULES", "").strip() or RULES_FILE))
-    except RulesError as error:
-        raise SettingsError(f"OFFER_RULES: {error}") from error
+    offer_rules_file = Path(env.get("OFFER_RULES", "").strip() or DEFAULT_OFFER_RULES)
     rasa_replicas = _int(env, "RASA_REPLICAS", 1, 1, 8)
     tracker_store_url = _sql_url(env, "TRACKER_STORE_URL", f"sqlite:///{var_dir / 'trackers.db'}")
     if rasa_replicas > 1 and (not lock_store_url or tracker_store_url.startswith("sqlite")):
@@ -326,7 +313,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         customer_token_secret=customer_token_secret,
         smtp_url=smtp_url,
         mail_from=env.get("MAIL_FROM", "").strip() or "Comptoir <ne-pas-repondre@comptoir.example>",
-        offer_rules=offer_rules,
+        offer_rules_file=offer_rules_file,
         till_api_token=till_api_token,
         orders_url=orders_url,
         orders_contact=env.get("ORDERS_CONTACT", "").strip() or "notre service client au 01 84 80 00 00",

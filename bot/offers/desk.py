@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from bot.core.models import Customer, Store
 from bot.core.text import format_date
-from bot.offers import service as offers
+from bot.offers.birthday import format_birthday, issue_birthday_voucher, read_birthday, window_for
+from bot.offers.loyalty import activate_card, card_text, mask_card, programme_text
+from bot.offers.rules import DEFAULT_TIMEZONE, OfferRules
+from bot.offers.vouchers import image_path, voucher_text
 from bot.privacy import verification as ident
 from bot.privacy.consent import conversation_ref, set_consent
 from bot.privacy.desk import PrivacyAsk, PrivacyDesk
@@ -39,14 +42,14 @@ class OffersDesk(PrivacyDesk):
     FOLLOW_UPS: Tuple[str, ...] = PrivacyDesk.FOLLOW_UPS + ("birthday", "loyalty", "activate")
 
     def __init__(self, session: Session, verifier: ident.Verifier, now: dt.datetime, secret: str,
-                 rules: offers.OfferRules) -> None:
+                 rules: OfferRules) -> None:
         super().__init__(session, verifier, now, secret)
         self.rules = rules
 
     def _today(self, customer: Customer) -> dt.date:
         """The customer's day, in their home store's time zone."""
         store = self.session.get(Store, customer.home_store_id) if customer.home_store_id else None
-        zone = ZoneInfo(store.timezone if store else offers.DEFAULT_TIMEZONE)
+        zone = ZoneInfo(store.timezone if store else DEFAULT_TIMEZONE)
         return self.now.replace(tzinfo=dt.timezone.utc).astimezone(zone).date()
 
     def _member_only(self, customer: Customer) -> Optional[Reply]:
@@ -54,14 +57,14 @@ class OffersDesk(PrivacyDesk):
         if customer.loyalty_status == "none":
             return Reply(slots={"pending": None}).say(
                 "L'offre anniversaire est réservée aux membres du programme de fidélité, et vous "
-                "n'avez pas encore de carte. " + offers.programme_text(self.rules))
+                "n'avez pas encore de carte. " + programme_text(self.rules))
         if customer.loyalty_status == "pending":
             return Reply(slots={"pending": None}).say(
-                offers.card_text(customer, self.rules) + " Votre offre anniversaire vous "
+                card_text(customer, self.rules) + " Votre offre anniversaire vous "
                 "attendra ensuite.", [button("Activer ma carte", "activate_card")])
         if customer.loyalty_status == "suspended":
             return Reply(slots={"pending": None}).say(
-                offers.card_text(customer, self.rules), [button("Parler à un conseiller", "request_human")])
+                card_text(customer, self.rules), [button("Parler à un conseiller", "request_human")])
         return None
 
     def answer_code(self, ask: PrivacyAsk) -> Reply:
@@ -79,17 +82,17 @@ class OffersDesk(PrivacyDesk):
         if not_member:
             return not_member
         if customer.birthday is None:
-            if ask.pending == "birthday_date" and offers.read_birthday(ask.text, self._today(customer)):
+            if ask.pending == "birthday_date" and read_birthday(ask.text, self._today(customer)):
                 return self.answer_birthday_date(ask)
             return Reply(slots={"pending": "birthday_date"}).say(ASK_BIRTHDAY)
         today = self._today(customer)
-        window, open_now = offers.window_for(customer.birthday, today, self.rules)
+        window, open_now = window_for(customer.birthday, today, self.rules)
         if not open_now:
             return Reply(slots={"pending": None}).say(
                 f"Votre offre anniversaire s'ouvrira le {format_date(window.opens)} (une semaine "
                 f"avant votre anniversaire) et restera disponible jusqu'au "
                 f"{format_date(window.closes)}. Revenez me voir à ce moment-là !")
-        voucher, created = offers.issue_birthday_voucher(self.session, customer, window, today, self.rules)
+        voucher, created = issue_birthday_voucher(self.session, customer, window, today, self.rules)
         if voucher.used_at is not None:
             return Reply(slots={"pending": None}).say(
                 f"Vous avez déjà utilisé votre bon anniversaire de cette année, le "
@@ -97,9 +100,9 @@ class OffersDesk(PrivacyDesk):
         opening = ("Joyeux anniversaire ! Voici votre cadeau, avec le code à présenter en caisse."
                    if created else "Voici de nouveau votre bon anniversaire (un seul par an, "
                    "c'est bien le même).")
-        reply = Reply(slots={"pending": None}).say(f"{opening}\n{offers.voucher_text(voucher)}")
+        reply = Reply(slots={"pending": None}).say(f"{opening}\n{voucher_text(voucher)}")
         reply.messages.append({"text": "", "buttons": [],
-                               "image": ask.public_url + offers.image_path(self.secret, voucher.code)})
+                               "image": ask.public_url + image_path(self.secret, voucher.code)})
         return reply
 
     def answer_birthday_date(self, ask: PrivacyAsk) -> Reply:
@@ -111,7 +114,7 @@ class OffersDesk(PrivacyDesk):
         customer = self._customer(identity)
         if customer.birthday is not None:
             return self.answer_birthday(ask)
-        day = offers.read_birthday(ask.text, self._today(customer))
+        day = read_birthday(ask.text, self._today(customer))
         if day is None:
             return Reply(slots={"pending": "birthday_date"}).say(
                 "Je n'ai pas reconnu la date. Écrivez-la par exemple « 12 mars » ou « 12/03/1985 ».")
@@ -119,7 +122,7 @@ class OffersDesk(PrivacyDesk):
         set_consent(self.session, "birthday", identity.channel, True, customer_id=customer.id,
                     source_channel=identity.channel, source_conversation=conversation_ref(identity.id),
                     wording_version=BIRTHDAY_WORDING_VERSION)
-        reply = Reply().say(f"Merci, c'est noté : votre anniversaire est le {offers.format_birthday(day)}.")
+        reply = Reply().say(f"Merci, c'est noté : votre anniversaire est le {format_birthday(day)}.")
         follow = self.answer_birthday(ask)
         reply.messages += follow.messages
         reply.slots.update(follow.slots)
@@ -132,7 +135,7 @@ class OffersDesk(PrivacyDesk):
         if customer is None:
             return Reply().say(
                 f"{NO_PROMO_CODE} Ce que nos clients obtiennent vraiment passe par la carte de "
-                f"fidélité. {offers.programme_text(self.rules)} Si vous êtes déjà membre, je "
+                f"fidélité. {programme_text(self.rules)} Si vous êtes déjà membre, je "
                 "peux vérifier votre offre anniversaire et vos points.",
                 [button("Mon offre anniversaire", "birthday_offer"),
                  button("Mes points", "loyalty_card"),
@@ -140,7 +143,7 @@ class OffersDesk(PrivacyDesk):
         if customer.loyalty_status == "none":
             return Reply(slots={"pending": None}).say(
                 f"{NO_PROMO_CODE} Vous n'avez pas encore de carte de fidélité : c'est elle qui "
-                f"donne droit aux bons. {offers.programme_text(self.rules)}")
+                f"donne droit aux bons. {programme_text(self.rules)}")
         lines = [NO_PROMO_CODE, "Voici ce à quoi vous avez droit :"]
         buttons = []
         if customer.loyalty_status == "active":
@@ -149,13 +152,13 @@ class OffersDesk(PrivacyDesk):
                 lines.append("• une offre pour votre anniversaire, dès que vous me donnez sa date ;")
                 buttons.append(button("Mon offre anniversaire", "birthday_offer"))
             else:
-                window, open_now = offers.window_for(customer.birthday, today, self.rules)
+                window, open_now = window_for(customer.birthday, today, self.rules)
                 if open_now:
                     lines.append(f"• votre offre anniversaire vous attend, jusqu'au {format_date(window.closes)} ;")
                     buttons.append(button("Voir mon offre anniversaire", "birthday_offer"))
                 else:
                     lines.append(f"• votre offre anniversaire, à partir du {format_date(window.opens)} ;")
-        lines.append("• " + offers.card_text(customer, self.rules))
+        lines.append("• " + card_text(customer, self.rules))
         if customer.loyalty_status == "pending":
             buttons.append(button("Activer ma carte", "activate_card"))
         buttons.append(button("Parler à un conseiller", "request_human"))
@@ -163,7 +166,7 @@ class OffersDesk(PrivacyDesk):
 
     # Loyalty card ---------------------------------------------------------------------------
     def answer_programme(self, ask: PrivacyAsk) -> Reply:
-        return Reply().say(offers.programme_text(self.rules))
+        return Reply().say(programme_text(self.rules))
 
     def answer_loyalty(self, ask: PrivacyAsk) -> Reply:
         blocked = self._require(ask, "loyalty")
@@ -172,11 +175,11 @@ class OffersDesk(PrivacyDesk):
         customer = self._customer(self._identity(ask))
         if customer.loyalty_status == "none":
             return Reply(slots={"pending": None}).say(
-                "Vous n'avez pas encore de carte de fidélité. " + offers.programme_text(self.rules))
+                "Vous n'avez pas encore de carte de fidélité. " + programme_text(self.rules))
         buttons = {"pending": [button("Activer ma carte", "activate_card")],
                    "suspended": [button("Parler à un conseiller", "request_human")]}
         return Reply(slots={"pending": None}).say(
-            offers.card_text(customer, self.rules), buttons.get(customer.loyalty_status))
+            card_text(customer, self.rules), buttons.get(customer.loyalty_status))
 
     def answer_activate(self, ask: PrivacyAsk) -> Reply:
         identity = self._identity(ask)
@@ -190,8 +193,8 @@ class OffersDesk(PrivacyDesk):
         if blocked:
             return blocked
         card = contact.value if contact is not None and contact.kind == "card" else None
-        outcome = offers.activate_card(self.session, customer, card, identity.channel, self.now)
+        outcome = activate_card(self.session, customer, card, identity.channel, self.now)
         if outcome in ("no_card", "suspended"):
             return self.answer_loyalty(ask)
         return Reply(slots={"pending": None}).say(
-            CARD_OUTCOMES[outcome].format(card=offers.mask_card(customer.loyalty_card)))
+            CARD_OUTCOMES[outcome].format(card=mask_card(customer.loyalty_card)))

@@ -24,7 +24,25 @@ from pathlib import Path
 from typing import List, Optional
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import make_url
+
+from bot.core.db import make_engine, make_session_factory, migrate
+from bot.core.messaging import Messenger
+from bot.core.models import Base
 from bot.core.settings import Settings, SettingsError, load_settings
+from bot.handover.agents import create_agent
+from bot.handover.hours import support_hours
+from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
+from bot.offers.pushes import plan_pushes, plan_summary, run_birthday_pushes
+from bot.offers.rules import RulesError, load_rules
+from bot.offers.vouchers import check_voucher, use_voucher
+from bot.ops.demo import seed_demo_shop
+from bot.ops.supervisor import process_specs, supervise, write_endpoints
+from bot.ops.training import ensure_model
+from bot.privacy.requests import list_requests
+from bot.stock.importer import StockUpdateError, apply_stock_updates, read_csv
+from bot.stock.reservations import expire_due
+from bot.web.app import run_gateway
 
 
 def _step(text: str) -> None:
@@ -32,13 +50,11 @@ def _step(text: str) -> None:
 
 
 def _redact_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
 
 
 def cmd_migrate(settings: Settings, _args) -> int:
-    from bot.core.db import migrate
 
     _step(f"migrating shop database {_redact_url(settings.database_url)}")
     migrate(settings.database_url)
@@ -46,8 +62,6 @@ def cmd_migrate(settings: Settings, _args) -> int:
 
 
 def cmd_seed(settings: Settings, args) -> int:
-    from bot.core.db import make_engine, migrate
-    from bot.ops.demo import seed_demo_shop
 
     migrate(settings.database_url)
     today = args.date or dt.datetime.now(ZoneInfo(settings.timezone)).date()
@@ -70,7 +84,6 @@ def cmd_seed(settings: Settings, args) -> int:
 
 
 def _reset(engine) -> None:
-    from bot.core.models import Base
 
     _step("emptying the shop database")
     with engine.begin() as connection:
@@ -102,14 +115,12 @@ def prepare_shop(settings: Settings) -> None:
 
 
 def cmd_train(settings: Settings, args) -> int:
-    from bot.ops.training import ensure_model
 
     ensure_model(settings.models_dir, progress=_step, force=args.force)
     return 0
 
 
 def cmd_gateway(settings: Settings, _args) -> int:
-    from bot.web.app import run_gateway
 
     run_gateway(settings)
     return 0
@@ -127,8 +138,6 @@ def cmd_check(settings: Settings, _args) -> int:
 
 
 def cmd_up(settings: Settings, args) -> int:
-    from bot.ops.supervisor import process_specs, supervise, write_endpoints
-    from bot.ops.training import ensure_model
 
     prepare_shop(settings)
     model = ensure_model(settings.models_dir, progress=_step)
@@ -137,8 +146,6 @@ def cmd_up(settings: Settings, args) -> int:
 
 
 def cmd_stock(settings: Settings, args) -> int:
-    from bot.core.db import make_engine, make_session_factory
-    from bot.stock.importer import StockUpdateError, apply_stock_updates, read_csv
 
     if args.action == "set":
         updates = [{"sku": args.sku, "store": args.store, "quantity": args.quantity}]
@@ -158,8 +165,6 @@ def cmd_stock(settings: Settings, args) -> int:
 
 
 def cmd_holds(settings: Settings, _args) -> int:
-    from bot.core.db import make_engine, make_session_factory
-    from bot.stock.reservations import expire_due
 
     engine = make_engine(settings.database_url)
     expired = expire_due(make_session_factory(engine), dt.datetime.utcnow())
@@ -171,8 +176,6 @@ def cmd_holds(settings: Settings, _args) -> int:
 def cmd_agents(settings: Settings, args) -> int:
     import getpass
 
-    from bot.handover.agents import create_agent
-    from bot.core.db import make_engine, make_session_factory, migrate
 
     migrate(settings.database_url)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else \
@@ -191,8 +194,6 @@ def cmd_agents(settings: Settings, args) -> int:
 
 
 def cmd_requests(settings: Settings, args) -> int:
-    from bot.core.db import make_engine, make_session_factory
-    from bot.privacy.requests import list_requests
 
     engine = make_engine(settings.database_url)
     with make_session_factory(engine)() as session:
@@ -210,9 +211,6 @@ def cmd_requests(settings: Settings, args) -> int:
 def cmd_offers(settings: Settings, args) -> int:
     """Birthday pushes: `--dry-run` lists who would receive what on `--date` (whatever the
     hour); without it, the job runs now, as the gateway's scheduler does."""
-    from bot.offers import service as offers
-    from bot.core.db import make_engine, make_session_factory
-    from bot.core.messaging import Messenger
 
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
@@ -221,16 +219,16 @@ def cmd_offers(settings: Settings, args) -> int:
             day = args.date or dt.date.today()
             noon = dt.datetime.combine(day, dt.time(12)).replace(tzinfo=ZoneInfo(settings.timezone))
             with factory() as session:
-                plans = offers.plan_pushes(session, settings.offer_rules, noon, ignore_quiet_hours=True)
-            for line in offers.plan_summary(plans):
+                plans = plan_pushes(session, load_rules(settings.offer_rules_file), noon, ignore_quiet_hours=True)
+            for line in plan_summary(plans):
                 print(line)
             _step(f"{len(plans)} birthday pushes due on {day.isoformat()} (dry run: nothing sent)")
             return 0
         if args.date:
             print("--date needs --dry-run: pushes are only ever sent on the day", file=sys.stderr)
             return 2
-        queued, sent = offers.run_birthday_pushes(
-            factory, settings.offer_rules, dt.datetime.now(dt.timezone.utc), settings.identity_secret,
+        queued, sent = run_birthday_pushes(
+            factory, load_rules(settings.offer_rules_file), dt.datetime.now(dt.timezone.utc), settings.identity_secret,
             settings.public_url, Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from))
         _step(f"{queued} birthday pushes queued, {sent} emails/SMS sent "
               "(Telegram ones leave with the gateway's outbox)")
@@ -241,8 +239,6 @@ def cmd_offers(settings: Settings, args) -> int:
 
 def cmd_vouchers(settings: Settings, args) -> int:
     """What a till does: check a voucher, or mark it used (refused with the reason)."""
-    from bot.offers import service as offers
-    from bot.core.db import make_engine, make_session_factory
 
     engine = make_engine(settings.database_url)
     now = dt.datetime.utcnow()
@@ -250,9 +246,9 @@ def cmd_vouchers(settings: Settings, args) -> int:
     try:
         with make_session_factory(engine).begin() as session:
             if args.action == "check":
-                result = offers.check_voucher(session, args.code, today)
+                result = check_voucher(session, args.code, today)
             else:
-                result = offers.use_voucher(session, args.code, args.store, now, today)
+                result = use_voucher(session, args.code, args.store, now, today)
     finally:
         engine.dispose()
     print(result.reason)
@@ -260,16 +256,14 @@ def cmd_vouchers(settings: Settings, args) -> int:
 
 
 def cmd_cards(settings: Settings, args) -> int:
-    from bot.offers import service as offers
-    from bot.core.db import make_engine, make_session_factory
 
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
-            outcome = offers.activate_card_number(session, args.card, args.store, dt.datetime.utcnow())
+            outcome = activate_card_number(session, args.card, args.store, dt.datetime.utcnow())
     finally:
         engine.dispose()
-    print(offers.CARD_OUTCOMES_FR[outcome])
+    print(CARD_OUTCOMES_FR[outcome])
     return 0 if outcome in ("activated", "already") else 1
 
 
@@ -332,6 +326,19 @@ HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd
             "vouchers": cmd_vouchers, "cards": cmd_cards}
 
 
+def check_domain_settings(settings: Settings) -> None:
+    """The settings that hold domain rules, checked by their own packages at start-up."""
+    try:
+        load_rules(settings.offer_rules_file)
+    except RulesError as error:
+        raise SettingsError(f"OFFER_RULES: {error}") from error
+    try:
+        support_hours(settings.support_hours, settings.timezone)
+    except ValueError:
+        raise SettingsError("SUPPORT_HOURS must look like 'lun-sam 09:00-19:00', "
+                            f"got {settings.support_hours!r}") from None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     # var/ holds the databases, secrets, the endpoints file with the action server's token
@@ -340,6 +347,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.umask(0o077)
     try:
         settings = load_settings()
+        check_domain_settings(settings)
     except SettingsError as error:
         print(f"Configuration error: {error}", file=sys.stderr)
         return 2

@@ -54,6 +54,7 @@ from sqlalchemy.engine.url import URL
 
 from bot.assistant.fallback import MISSES
 from bot.core import gcwatch
+from bot.core.db import sqlite_file_pool
 
 
 @lru_cache(maxsize=1)
@@ -102,8 +103,6 @@ def _rasa_create_engine_kwargs() -> Any:
 def tracker_store_engine_kwargs(url: Union[Text, URL]) -> Dict[Text, Any]:
     """Rasa's `create_engine` arguments for its SQL tracker store, with the shop
     database's pool for an SQLite file (`bot.core.db.sqlite_file_pool`)."""
-    from bot.core.db import sqlite_file_pool
-
     return {**sqlite_file_pool(str(url)), **_rasa_create_engine_kwargs()(url)}
 
 

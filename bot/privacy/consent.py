@@ -6,6 +6,7 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core.chats import identity_for
 from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Consent, ConsentLedgerEntry, utcnow
 
 
@@ -71,8 +72,6 @@ def stop_chat(session: Session, channel: str, external_id: str) -> int:
     Records a refusal for every purpose on this chat's channel (for the chat identity,
     and for the customer it is linked to if verified); returns the ledger entries added.
     """
-    from bot.core.chats import identity_for
-
     identity = identity_for(session, channel, external_id)
     changed = 0
     for purpose in CONSENT_PURPOSES:

@@ -34,7 +34,8 @@ from bot.core.ratelimit import KeyedLocks, RateLimiter
 from bot.core.redact import export_links_masked, hidden_if_personal
 from bot.core.settings import Settings
 from bot.handover import tickets
-from bot.offers.service import run_birthday_pushes
+from bot.offers.pushes import run_birthday_pushes
+from bot.offers.rules import load_rules
 from bot.ops.rasa_server import CONTINUED
 from bot.ops.supervisor import STOP_GRACE_SECONDS
 from bot.privacy.consent import stop_chat
@@ -600,7 +601,7 @@ async def _scheduler(app: web.Application):
             logger.info("expired %d holds", expired)
 
     def birthday_pushes() -> None:
-        queued, sent = run_birthday_pushes(app[SESSIONS], settings.offer_rules,
+        queued, sent = run_birthday_pushes(app[SESSIONS], load_rules(settings.offer_rules_file),
                                            dt.datetime.now(dt.timezone.utc), settings.identity_secret,
                                            settings.public_url, messenger)
         if queued or sent:

@@ -17,9 +17,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import in_session, make_engine, make_session_factory
+from bot.core.replies import Reply
 from bot.core.settings import load_settings
 from bot.stock.catalog import CatalogIndex, catalog_signature
-from bot.stock.desk import CONTEXT_SLOTS, Reply, StockAsk
+from bot.stock.desk import CONTEXT_SLOTS, StockAsk
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -9,11 +9,11 @@ from typing import Text
 from rasa_sdk import Tracker
 
 from actions.common import DeskAction, clarified_text, in_shop, latest_metadata, settings
+from bot.core.replies import Reply
 from bot.offers.desk import OffersDesk
 from bot.offers.rules import load_rules
 from bot.privacy.desk import PrivacyAsk
 from bot.privacy.verification import Verifier
-from bot.stock.desk import Reply
 
 
 def privacy_ask(tracker: Tracker) -> PrivacyAsk:

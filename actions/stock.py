@@ -8,7 +8,8 @@ from typing import Text
 from rasa_sdk import Tracker
 
 from actions.common import DeskAction, catalog, in_shop, now_utc, settings, stock_ask
-from bot.stock.desk import Reply, StockAsk, StockDesk
+from bot.core.replies import Reply
+from bot.stock.desk import StockAsk, StockDesk
 
 
 async def answer(kind: str, ask: StockAsk) -> Reply:

@@ -7,7 +7,6 @@ metadata, images go out as photos, long texts are split at Telegram's limit.
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -20,7 +19,6 @@ from telegram.error import TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes,
                           MessageHandler, filters)
 
-from bot.core.ratelimit import KeyedLocks, RateLimiter
 from bot.core.settings import Settings
 
 logger = logging.getLogger("comptoir.telegram")
@@ -39,7 +37,6 @@ NOT_TEXT = ("Je ne sais lire que les messages écrits. Pouvez-vous me poser votr
             "écrit ? Par exemple : « vous avez les Pegasus 41 en 42 à Lyon ? »")
 PRIVATE_ONLY = ("Pour protéger vos données, je ne réponds qu'en conversation privée : "
                 "écrivez-moi directement, en message privé.")
-SLOW_DOWN = "Vous écrivez un peu vite pour moi : je vous réponds dans un instant."
 
 
 def sender_id(user_id: int) -> str:
@@ -78,8 +75,6 @@ class TelegramChannel:
         if self.webhook_mode:
             builder = builder.updater(None)
         self.application = builder.build()
-        self.limiter = RateLimiter(rate=0.5, burst=6)
-        self._locks = KeyedLocks()
         self._payloads: "OrderedDict[str, str]" = OrderedDict()
         app = self.application
         app.add_handler(CommandHandler("start", self.on_start))
@@ -169,14 +164,10 @@ class TelegramChannel:
             # would be posted to everyone in it.
             await self.application.bot.send_message(chat_id, PRIVATE_ONLY)
             return
-        async with self._locks.hold(chat_id):  # a chat's messages are answered in order
-            wait = self.limiter.wait(str(chat_id))
-            if wait > 0:
-                if wait > 10:
-                    return  # a flood: drop rather than queue for minutes
-                await asyncio.sleep(wait)
-            replies = await self.converse(sender_id(user_id), message, metadata, "telegram")
-            await self.send_replies(chat_id, replies)
+        # The gateway keeps a chat's turns in order and slows a flood down; the replies
+        # are sent while the chat is still held, so they come in order too.
+        await self.converse(sender_id(user_id), message, metadata, "telegram",
+                            answer=lambda replies: self.send_replies(chat_id, replies))
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An error in one update is logged (ids only) and never stops the bot."""

@@ -11,7 +11,6 @@ The /api routes want TILL_API_TOKEN as a bearer token; none set refuses them all
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 import re
 from typing import Callable, Optional
@@ -21,6 +20,7 @@ from aiohttp import web
 from sqlalchemy.orm import sessionmaker
 
 from bot.core.db import in_session
+from bot.core.http import require_bearer
 from bot.core.settings import Settings
 from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
 from bot.offers.vouchers import check_voucher, code_from_image_path, qr_png, use_voucher
@@ -45,12 +45,7 @@ class Till:
         app.router.add_get("/vouchers/{code}/{signature}.png", self.image)
 
     def _authorise(self, request: web.Request) -> None:
-        token = self.settings.till_api_token
-        supplied = request.headers.get("Authorization", "")
-        if token is None or not hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode()):
-            raise web.HTTPUnauthorized(
-                text=json.dumps({"error": "Jeton d'accès manquant ou invalide."}),
-                content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
+        require_bearer(request, self.settings.till_api_token)
 
     def _today(self) -> dt.date:
         return dt.datetime.now(dt.timezone.utc).astimezone(ZoneInfo(self.settings.timezone)).date()

@@ -7,6 +7,7 @@ from bot.core.settings import load_settings
 from bot.handover import tickets as handover
 from bot.handover.agents import create_agent
 from bot.web.app import init_app
+from bot.web.keys import CONSOLE
 from tests.conftest import free_port
 
 PASSWORD = "correct horse battery"
@@ -244,7 +245,6 @@ async def test_a_customer_message_goes_to_the_handling_agent_only_and_masked(
         console, shop, aiohttp_client):
     import asyncio
 
-    from bot.web.app import CONSOLE
 
     ticket_id, _csrf = await claimed_ticket(console, shop)
     other = await aiohttp_client(console.server.app)

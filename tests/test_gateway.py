@@ -5,7 +5,10 @@ The conversation itself, with the real Rasa, is in tests/test_integration.py.
 import pytest
 
 from bot.core.settings import load_settings
-from bot.web.app import MAX_MESSAGE_CHARS, init_app
+from bot.web.app import init_app
+from bot.web.conversation import (FLOOD_BURST, MAX_FLOOD_WAIT, MAX_MESSAGE_CHARS, REPLY_FLOOD,
+                                  safe_metadata)
+from bot.web.keys import WEBCHAT
 from tests.conftest import free_port
 
 
@@ -149,7 +152,6 @@ async def test_json_nested_thousands_deep_is_a_clean_400(client):
 async def test_a_flood_from_one_sender_is_slowed_then_answered_at_once_others_unaffected(client):
     import asyncio
 
-    from bot.web.app import FLOOD_BURST, MAX_FLOOD_WAIT, REPLY_FLOOD
 
     async def say(sender):
         response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "bonjour"})
@@ -164,7 +166,6 @@ async def test_a_flood_from_one_sender_is_slowed_then_answered_at_once_others_un
 
 
 def test_only_a_position_and_the_channel_go_to_rasa_from_client_metadata():
-    from bot.web.app import safe_metadata
 
     sent = {"location": {"latitude": "45.76", "longitude": 4.84, "note": "x" * 60_000},
             "comptoir_channel": "telegram", "padding": "y" * 900_000}
@@ -181,7 +182,6 @@ async def test_a_web_socket_keeps_its_first_session_and_counts_once(aiohttp_clie
 
     import socketio
 
-    from bot.web.app import WEBCHAT
 
     port = free_port()
     client = await aiohttp_client(init_app(gateway_settings(tmp_path, shop_url, GATEWAY_PORT=str(port))),

@@ -26,7 +26,7 @@ import pytest
 
 from bot.core.settings import PROJECT_ROOT
 from bot.ops.rasa_server import SESSION_WINDOW_TURNS
-from bot.web.app import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
+from bot.web.conversation import REPLY_ACTIONS_DOWN, REPLY_RASA_DOWN
 from tests.conftest import (TELEGRAM_TEST_TOKEN, free_port, free_ports, redis_server,
                             temporary_postgres_database)
 

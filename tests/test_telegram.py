@@ -8,7 +8,9 @@ from sqlalchemy import select
 
 from bot.core.models import ConsentLedgerEntry
 from bot.core.settings import load_settings
-from bot.web.app import REPLY_RASA_DOWN, TELEGRAM, init_app
+from bot.web.app import init_app
+from bot.web.conversation import REPLY_RASA_DOWN
+from bot.web.keys import SETTINGS, TELEGRAM
 from integrations.telegram import PRIVATE_ONLY, STOP_REPLY, split_text
 from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
 
@@ -103,7 +105,6 @@ async def test_buttons_become_an_inline_keyboard_and_images_photos(gateway, fake
 async def test_a_pushed_birthday_voucher_uploads_our_own_image(gateway, fake):
     """Telegram's servers cannot fetch the shop's own URLs: the code image is uploaded."""
     from bot.offers.vouchers import image_path
-    from bot.web.app import SETTINGS
 
     _client, app = gateway
     settings = app[SETTINGS]

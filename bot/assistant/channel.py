@@ -8,7 +8,6 @@ children know (from their environment, never from a command line).
 """
 from __future__ import annotations
 
-import hmac
 import os
 from typing import Any, Awaitable, Callable, Text
 
@@ -16,12 +15,9 @@ from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from bot.core.http import bearer_matches
+
 TOKEN_ENV = "RASA_TOKEN"
-
-
-def bearer_matches(header: str, token: str) -> bool:
-    """Does an Authorization header carry exactly `Bearer <token>`? (constant time)"""
-    return bool(token) and hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
 
 
 class GatewayInput(RestInput):

@@ -18,6 +18,11 @@ from urllib.parse import quote
 import aiohttp
 
 
+# Rasa's session_started events that only continue a long conversation in a new session
+# (bot/ops/rasa_server.py) carry this metadata: the conversation itself goes on.
+CONTINUED = "comptoir_continued"
+
+
 class RasaUnavailable(RuntimeError):
     """Rasa did not answer (down, starting, overloaded or erroring)."""
 

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from bot.stock.desk import Reply, button
+from bot.core.replies import Reply, button
 
 # The intents a clarifying question may offer, in the shopper's words. Small talk,
 # answers to a question (a code, a contact, yes or no) and the fallback itself are left

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from bot.core.models import Customer, Store
+from bot.core.replies import Reply, button
 from bot.core.text import format_date
 from bot.offers.birthday import format_birthday, issue_birthday_voucher, read_birthday, window_for
 from bot.offers.loyalty import activate_card, card_text, mask_card, programme_text
@@ -20,7 +21,6 @@ from bot.offers.vouchers import image_path, voucher_text
 from bot.privacy import verification as ident
 from bot.privacy.consent import conversation_ref, set_consent
 from bot.privacy.desk import PrivacyAsk, PrivacyDesk
-from bot.stock.desk import Reply, button
 
 BIRTHDAY_WORDING_VERSION = "birthday-date-2026-11"
 ASK_BIRTHDAY = ("Je n'ai pas encore votre date d'anniversaire. Quelle est-elle ? (par exemple "
@@ -101,8 +101,7 @@ class OffersDesk(PrivacyDesk):
                    if created else "Voici de nouveau votre bon anniversaire (un seul par an, "
                    "c'est bien le même).")
         reply = Reply(slots={"pending": None}).say(f"{opening}\n{voucher_text(voucher)}")
-        reply.messages.append({"text": "", "buttons": [],
-                               "image": ask.public_url + image_path(self.secret, voucher.code)})
+        reply.show(ask.public_url + image_path(self.secret, voucher.code))
         return reply
 
     def answer_birthday_date(self, ask: PrivacyAsk) -> Reply:
@@ -124,7 +123,7 @@ class OffersDesk(PrivacyDesk):
                     wording_version=BIRTHDAY_WORDING_VERSION)
         reply = Reply().say(f"Merci, c'est noté : votre anniversaire est le {format_birthday(day)}.")
         follow = self.answer_birthday(ask)
-        reply.messages += follow.messages
+        reply.extend(follow)
         reply.slots.update(follow.slots)
         return reply
 

@@ -37,7 +37,7 @@ from bot.offers.pushes import plan_pushes, plan_summary, run_birthday_pushes
 from bot.offers.rules import RulesError, load_rules
 from bot.offers.vouchers import check_voucher, use_voucher
 from bot.ops.demo import seed_demo_shop
-from bot.ops.supervisor import process_specs, supervise, write_endpoints
+from bot.ops.supervisor import STOP_GRACE_SECONDS, process_specs, supervise, write_endpoints
 from bot.ops.training import ensure_model
 from bot.privacy.requests import list_requests
 from bot.stock.importer import StockUpdateError, apply_stock_updates, read_csv
@@ -122,7 +122,9 @@ def cmd_train(settings: Settings, args) -> int:
 
 def cmd_gateway(settings: Settings, _args) -> int:
 
-    run_gateway(settings)
+    # Turns in progress get a few seconds to finish on the way out, well within the
+    # supervisor's grace period (aiohttp's default, 60 s, is past it).
+    run_gateway(settings, shutdown_timeout=STOP_GRACE_SECONDS / 4)
     return 0
 
 

@@ -54,6 +54,7 @@ from sqlalchemy.engine.url import URL
 
 from bot.assistant.fallback import MISSES
 from bot.core import gcwatch
+from bot.assistant.client import CONTINUED
 from bot.core.db import sqlite_file_pool
 
 
@@ -109,7 +110,6 @@ def tracker_store_engine_kwargs(url: Union[Text, URL]) -> Dict[Text, Any]:
 # Customer messages in one Rasa session before it is continued in a new one: a turn then
 # costs about what the 10th of a conversation does, whatever its length.
 SESSION_WINDOW_TURNS = 20
-CONTINUED = "comptoir_continued"
 
 
 def may_continue_in_new_session(tracker: Any, window: int) -> bool:

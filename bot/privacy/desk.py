@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from bot.core.chats import identity_for
 from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Customer
+from bot.core.replies import Reply, button
 from bot.core.text import normalise
 from bot.privacy import requests, verification as ident
 from bot.privacy.consent import conversation_ref
-from bot.stock.desk import Reply, button
 
 ASK_CONTACT = ("Pour protéger vos données, je dois d'abord vérifier votre identité. Donnez-moi "
                "votre adresse e-mail, votre numéro de mobile ou votre numéro de carte de fidélité.")
@@ -143,7 +143,7 @@ class PrivacyDesk:
             reply.slots["pending"] = None
             if then in self.FOLLOW_UPS:
                 follow = getattr(self, f"answer_{then}")(ask)
-                reply.messages += follow.messages
+                reply.extend(follow)
                 reply.slots.update(follow.slots)
             return reply
         reply.slots["pending"] = None if outcome in ("expired", "exhausted", "none") else ask.pending
@@ -291,7 +291,7 @@ class PrivacyDesk:
         reply.say("C'est fait : vos données personnelles sont supprimées. Nous ne gardons que la "
                   "trace de votre demande et, sans votre nom, celle de vos choix de communication, "
                   "comme la loi le demande. Au revoir, et merci d'avoir été client.")
-        reply.messages.append({"custom": {"comptoir_erase_conversations": senders}})
+        reply.tell_gateway({"comptoir_erase_conversations": senders})
         return reply
 
     def answer_consents(self, ask: PrivacyAsk) -> Reply:

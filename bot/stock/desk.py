@@ -7,7 +7,6 @@ Actions only translate trackers to `StockAsk` and replies to the dispatcher.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.chats import find_identity, identity_for
 from bot.core.models import ChatIdentity, Customer, ProductLink, Purchase, Store, Variant
+from bot.core.replies import Reply, button
 from bot.core.text import clip, format_date, format_time, normalise
 from bot.privacy.consent import allows_personalisation
 from bot.privacy.verification import verified_customer
@@ -50,23 +50,6 @@ class StockAsk:
     alert_channel: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)
     context: Dict[str, Optional[str]] = field(default_factory=dict)  # CONTEXT_SLOTS values
-
-
-@dataclass
-class Reply:
-    messages: List[Dict[str, Any]] = field(default_factory=list)
-    slots: Dict[str, Optional[str]] = field(default_factory=dict)
-
-    def say(self, text: str, buttons: Optional[List[Dict[str, str]]] = None) -> "Reply":
-        self.messages.append({"text": text, "buttons": buttons or []})
-        return self
-
-
-def button(title: str, intent: str, **entities: str) -> Dict[str, str]:
-    payload = f"/{intent}"
-    if entities:
-        payload += json.dumps(entities, ensure_ascii=False, separators=(",", ":"))
-    return {"title": title, "payload": payload}
 
 
 def hold_limit_text(reason: str, limits: reservations.HoldLimits) -> str:

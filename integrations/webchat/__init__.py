@@ -18,7 +18,6 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 import socketio
 from aiohttp import web
 
-from bot.core.ratelimit import KeyedLocks, RateLimiter
 from bot.core.settings import Settings
 
 logger = logging.getLogger("comptoir.webchat")
@@ -75,8 +74,6 @@ class WebChat:
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp", cors_allowed_origins=list(settings.webchat_origins),
             max_http_buffer_size=MAX_EVENT_BYTES, logger=False, engineio_logger=False)
-        self.limiter = RateLimiter(rate=1.0, burst=5)
-        self._locks = KeyedLocks()
         self.connected: Dict[str, int] = {}  # session id -> open sockets
         self.sio.on("session_request", self.on_session_request)
         self.sio.on("user_uttered", self.on_user_uttered)
@@ -167,14 +164,13 @@ class WebChat:
             # A customer signed in on the retailer's site: the chat is verified at once.
             # A forged, expired or replayed token is simply not accepted.
             await self.accept_token(session_id, str(token))
-        async with self._locks.hold(session_id):  # one session's messages in order
-            wait = self.limiter.wait(session_id)
-            if wait > 0:
-                await asyncio.sleep(min(wait, 30))  # a flood is slowed down, not lost
-            replies = await self.converse(session_id, message, _safe_metadata(data), "web")
+        async def emit(replies: List[Dict[str, Any]]) -> None:
             for reply in replies:
                 for event in to_socketio(reply):
                     await self.sio.emit("bot_uttered", event, room=session_id)
+
+        # The gateway keeps a session's turns in order and slows a flood down.
+        await self.converse(session_id, message, _safe_metadata(data), "web", answer=emit)
 
     async def on_history_request(self, sid: str, data: Any = None) -> None:
         session_id = await self._session_id(sid)

@@ -10,7 +10,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import (ShopUnavailable, dispatch, in_shop, latest_metadata, settings,
                             user_intent)
-
 from bot.assistant import fallback
 from bot.core.chats import find_identity
 from bot.handover import tickets

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from bot.core.models import (ChatIdentity, OutboundMessage, Product, StockAlert, Store, Variant,
                              utcnow)
-
 from bot.privacy.consent import consent_granted, conversation_ref, set_consent
 
 ALERT_WORDING_VERSION = "alerte-stock-2025-01"

@@ -24,7 +24,6 @@ from bot.privacy.verification import verified_customer
 from bot.stock import alerts, availability, reservations
 from bot.stock.catalog import (CatalogIndex, ProductInfo, SearchResult, VariantInfo, match_value,
                                read_variant, tokens_of)
-
 from bot.stores import directory
 from bot.stores.geo import Gazetteer, Place, place_from_metadata
 

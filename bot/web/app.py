@@ -28,7 +28,6 @@ from bot.web.history import replay, ticket_context
 from bot.web.jobs import scheduler
 from bot.web.keys import (CONSOLE, CONVERSATIONS, DELIVERY, ENGINE, LIMITER, RASA, SESSIONS,
                           SETTINGS, TELEGRAM, TILL, WEBCHAT)
-
 from bot.web.sessions import accept_web_token, web_session_alive
 from bot.web.views import MAX_BODY_BYTES, setup_routes, telegram_webhook
 from integrations.console import Console

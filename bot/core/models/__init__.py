@@ -8,11 +8,9 @@ in. Schema changes go through Alembic migrations in `migrations/`;
 from bot.core.models.base import (NAMING, Base, CONSENT_PURPOSES, CONSENT_CHANNELS, utcnow)
 from bot.core.models.shop import (Store, StoreHours, StoreClosure, Product, Variant, Stock,
                                   Restock, Purchase, Reservation, StockAlert, ProductLink)
-
 from bot.core.models.customers import (Customer, ChatIdentity, Consent, ConsentLedgerEntry,
                                        Voucher, BirthdayPush, ExportLink, PrivacyRequestChange,
                                        PrivacyRequest, VerificationCode, UsedCustomerToken)
-
 from bot.core.models.support import (OutboundMessage, QueuedMail, HandoverTicket, TicketMessage,
                                      TicketNote, Agent, LoginFailure, AgentSession, DataAccessLog)
 

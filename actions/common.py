@@ -17,10 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import in_session, make_engine, make_session_factory
-from bot.core.replies import Reply
+from bot.core.replies import Pending, Reply
 from bot.core.settings import load_settings
+from bot.offers.desk import OffersDesk
+from bot.offers.rules import load_rules
+from bot.privacy.desk import PrivacyDesk
+from bot.privacy.proof import PrivacyAsk
+from bot.privacy.verification import Verifier
 from bot.stock.catalog import CatalogIndex, catalog_signature
-from bot.stock.desk import CONTEXT_SLOTS, StockAsk
+from bot.stock.resolve import CONTEXT_SLOTS, StockAsk
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -182,3 +187,21 @@ class DeskAction(Action, metaclass=abc.ABCMeta):
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
         return dispatch(reply, dispatcher, tracker)
+
+
+def privacy_ask(tracker: Tracker) -> PrivacyAsk:
+    channel = latest_metadata(tracker).get("comptoir_channel")
+    return PrivacyAsk(text=clarified_text(tracker) or tracker.latest_message.get("text") or "",
+                      channel=channel if channel in ("web", "telegram") else "web",
+                      sender=tracker.sender_id, pending=Pending.read(tracker.get_slot("pending")),
+                      confirm=next(tracker.get_latest_entity_values("confirm"), None),
+                      public_url=settings().public_url)
+
+
+def personal_desks(session: Session) -> Tuple[PrivacyDesk, OffersDesk]:
+    """The privacy desk and the offers desk beside it, for one turn: a good code may go on
+    with an act of either (Pending("contact", "birthday") after a proof)."""
+    config = settings()
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    privacy = PrivacyDesk(session, Verifier(config.identity_secret), now, config.identity_secret)
+    return privacy, OffersDesk(privacy, load_rules(config.offer_rules_file))

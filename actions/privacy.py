@@ -1,167 +1,100 @@
-"""Identity, consent, personal-data and loyalty actions: thin adapters over
-`bot.privacy.desk.PrivacyDesk` and `bot.offers.desk.OffersDesk`."""
+"""Identity, consent and personal-data actions: thin adapters over
+`bot.privacy.desk.PrivacyDesk`, each naming the desk's answer it runs."""
 from __future__ import annotations
 
 import abc
-import datetime as dt
-from typing import Text
+from typing import Callable, Text
 
 from rasa_sdk import Tracker
 
-from actions.common import DeskAction, clarified_text, in_shop, latest_metadata, settings
+from actions.common import DeskAction, in_shop, personal_desks, privacy_ask
 from bot.core.replies import Reply
-from bot.offers.desk import OffersDesk
-from bot.offers.rules import load_rules
-from bot.privacy.desk import PrivacyAsk
-from bot.privacy.verification import Verifier
-
-
-def privacy_ask(tracker: Tracker) -> PrivacyAsk:
-    channel = latest_metadata(tracker).get("comptoir_channel")
-    return PrivacyAsk(text=clarified_text(tracker) or tracker.latest_message.get("text") or "",
-                      channel=channel if channel in ("web", "telegram") else "web",
-                      sender=tracker.sender_id, pending=tracker.get_slot("pending"),
-                      confirm=next(tracker.get_latest_entity_values("confirm"), None),
-                      public_url=settings().public_url)
-
-
-async def answer(kind: str, ask: PrivacyAsk) -> Reply:
-    config = settings()
-    verifier = Verifier(config.identity_secret)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-    def work(session) -> Reply:
-        # The offers desk is the privacy desk plus the loyalty acts that may follow a code.
-        desk = OffersDesk(session, verifier, now, config.identity_secret,
-                           load_rules(config.offer_rules_file))
-        return getattr(desk, f"answer_{kind}")(ask)
-
-    return await in_shop(work)
+from bot.privacy.desk import PrivacyDesk
+from bot.privacy.proof import PrivacyAsk
 
 
 class PrivacyAction(DeskAction, metaclass=abc.ABCMeta):
-    """Runs one `PrivacyDesk.answer_<kind>` for the latest message."""
+    """Runs one `PrivacyDesk` answer for the latest message."""
 
-    kind: str = ""
+    respond: Callable[[PrivacyDesk, PrivacyAsk], Reply]
 
     async def reply(self, tracker: Tracker) -> Reply:
-        return await answer(self.kind, privacy_ask(tracker))
+        ask, respond = privacy_ask(tracker), type(self).respond
+        return await in_shop(lambda session: respond(personal_desks(session)[0], ask))
 
 
 class ActionVerify(PrivacyAction):
-    kind = "verify"
+    respond = PrivacyDesk.answer_verify
 
     def name(self) -> Text:
         return "action_verify"
 
 
 class ActionPrivacyCode(PrivacyAction):
-    kind = "code"
+    respond = PrivacyDesk.answer_code
 
     def name(self) -> Text:
         return "action_privacy_code"
 
 
 class ActionLogout(PrivacyAction):
-    kind = "logout"
+    respond = PrivacyDesk.answer_logout
 
     def name(self) -> Text:
         return "action_logout"
 
 
 class ActionMyData(PrivacyAction):
-    kind = "summary"
+    respond = PrivacyDesk.answer_summary
 
     def name(self) -> Text:
         return "action_my_data"
 
 
 class ActionExportData(PrivacyAction):
-    kind = "export"
+    respond = PrivacyDesk.answer_export
 
     def name(self) -> Text:
         return "action_export_data"
 
 
 class ActionCorrectData(PrivacyAction):
-    kind = "correct"
+    respond = PrivacyDesk.answer_correct
 
     def name(self) -> Text:
         return "action_correct_data"
 
 
 class ActionEraseData(PrivacyAction):
-    kind = "erase"
+    respond = PrivacyDesk.answer_erase
 
     def name(self) -> Text:
         return "action_erase_data"
 
 
 class ActionShowConsents(PrivacyAction):
-    kind = "consents"
+    respond = PrivacyDesk.answer_consents
 
     def name(self) -> Text:
         return "action_show_consents"
 
 
 class ActionStop(PrivacyAction):
-    kind = "stop"
+    respond = PrivacyDesk.answer_stop
 
     def name(self) -> Text:
         return "action_stop"
 
 
 class ActionWhyData(PrivacyAction):
-    kind = "why"
+    respond = PrivacyDesk.answer_why
 
     def name(self) -> Text:
         return "action_why_data"
 
 
 class ActionChangeConsent(PrivacyAction):
-    kind = "change_consent"
+    respond = PrivacyDesk.answer_change_consent
 
     def name(self) -> Text:
         return "action_change_consent"
-
-
-class ActionBirthdayOffer(PrivacyAction):
-    kind = "birthday"
-
-    def name(self) -> Text:
-        return "action_birthday_offer"
-
-
-class ActionBirthdayDate(PrivacyAction):
-    kind = "birthday_date"
-
-    def name(self) -> Text:
-        return "action_birthday_date"
-
-
-class ActionLoyaltyCard(PrivacyAction):
-    kind = "loyalty"
-
-    def name(self) -> Text:
-        return "action_loyalty_card"
-
-
-class ActionActivateCard(PrivacyAction):
-    kind = "activate"
-
-    def name(self) -> Text:
-        return "action_activate_card"
-
-
-class ActionPromo(PrivacyAction):
-    kind = "promo"
-
-    def name(self) -> Text:
-        return "action_promo"
-
-
-class ActionLoyaltyProgramme(PrivacyAction):
-    kind = "programme"
-
-    def name(self) -> Text:
-        return "action_loyalty_programme"

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import ShopUnavailable, in_shop, settings, slot_changes
+from bot.core.replies import Pending
 from bot.core.text import clip, day_asked
 from bot.stores import directory
 
@@ -32,7 +33,8 @@ async def store_hours(dispatcher: CollectingDispatcher, tracker: Tracker,
             city = None
     if not city:
         dispatcher.utter_message(response="utter_ask_city")
-        return slot_changes(tracker, {"pending": "hours_store" + (f" {day.isoformat()}" if day else "")})
+        asked = Pending("hours_store", day.isoformat() if day else None)
+        return slot_changes(tracker, {"pending": asked.slot})
     try:
         answer, known = await in_shop(
             lambda s: (directory.store_hours_answer(s, city, now, day), directory.cities(s)))

@@ -11,6 +11,7 @@ from bot.core.db import make_session_factory
 from bot.core.messaging import Messenger, send_queued_mail
 from bot.core.models import (BirthdayPush, ChatIdentity, ConsentLedgerEntry, Customer,
                              OutboundMessage, Product, Purchase, Variant, Voucher)
+from bot.core.replies import Pending
 from bot.offers.birthday import (BIRTHDAY_NO_YEAR, choose_offer, issue_birthday_voucher,
                                  read_birthday, window_for)
 from bot.offers.desk import ASK_BIRTHDAY, OffersDesk
@@ -21,7 +22,8 @@ from bot.offers.vouchers import (VOUCHER_RE, check_voucher, code_from_image_path
                                  qr_png, use_voucher)
 from bot.privacy import verification as ident
 from bot.privacy.consent import set_consent
-from bot.privacy.desk import ASK_CONTACT, CODE_SENT, PrivacyAsk
+from bot.privacy.desk import CODE_SENT, PrivacyDesk
+from bot.privacy.proof import ASK_CONTACT, PrivacyAsk
 from tests.test_privacy import SECRET, last_code
 
 RULES = load_rules()
@@ -38,9 +40,12 @@ class Chat:
     def say(self, kind, text):
         verifier = ident.Verifier(SECRET)
         with self.shop.begin() as session:
-            desk = OffersDesk(session, verifier, self.now, SECRET, RULES)
-            ask = PrivacyAsk(text=text, channel=self.channel, sender=self.sender, pending=self.pending)
-            reply = getattr(desk, f"answer_{kind}")(ask)
+            privacy = PrivacyDesk(session, verifier, self.now, SECRET)
+            offers = OffersDesk(privacy, RULES)
+            ask = PrivacyAsk(text=text, channel=self.channel, sender=self.sender,
+                             pending=Pending.read(self.pending))
+            reply = getattr(offers, f"answer_{kind}", None) or getattr(privacy, f"answer_{kind}")
+            reply = reply(ask)
         send_queued_mail(self.shop, Messenger(self.outbox))  # as the gateway does, after commit
         if "pending" in reply.slots:
             self.pending = reply.slots["pending"]

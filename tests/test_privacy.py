@@ -12,8 +12,10 @@ from bot.core.chats import identity_for
 from bot.core.messaging import Messenger, send_queued_mail
 from bot.core.models import (ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest,
                              Reservation, Stock, Store)
+from bot.core.replies import Pending
 from bot.privacy import requests as privacy, verification as ident
-from bot.privacy.desk import CODE_SENT, PrivacyAsk, PrivacyDesk
+from bot.privacy.desk import CODE_SENT, PrivacyDesk
+from bot.privacy.proof import PrivacyAsk
 from bot.stock.reservations import hold
 
 SECRET = "s" * 40
@@ -30,7 +32,7 @@ class Chat:
         verifier = ident.Verifier(SECRET)
         with self.shop.begin() as session:
             desk = PrivacyDesk(session, verifier, self.now, SECRET)
-            ask = PrivacyAsk(text=text, channel="web", sender=self.sender, pending=self.pending,
+            ask = PrivacyAsk(text=text, channel="web", sender=self.sender, pending=Pending.read(self.pending),
                              confirm=confirm)
             reply = getattr(desk, f"answer_{kind}")(ask)
         send_queued_mail(self.shop, Messenger(self.outbox))  # as the gateway does, after commit

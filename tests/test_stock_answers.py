@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from bot.core.models import Reservation, Stock, Store
 from bot.stock.catalog import CatalogIndex
-from bot.stock.desk import CONTEXT_SLOTS, StockAsk, StockDesk, parse_quantity
+from bot.stock.desk import StockDesk
+from bot.stock.resolve import CONTEXT_SLOTS, StockAsk, parse_quantity
 
 NOON = dt.datetime(2026, 3, 12, 11, 0, tzinfo=dt.timezone.utc)
 

@@ -19,10 +19,40 @@ class Message(TypedDict, total=False):
     custom: Dict[str, Any]  # for the gateway (an erasure to carry out), never shown
 
 
+@dataclass(frozen=True)
+class Pending:
+    """The question the bot waits for an answer to, kept in the `pending` slot: what was
+    asked (`asked`: "size", "contact", "code", "correct", "erase"...) and, for some, what
+    it is for (`about`): Pending("code", "export") is the slot value "code export".
+    Nothing pending reads as `Pending("")`, which is false."""
+
+    asked: str
+    about: Optional[str] = None
+
+    @classmethod
+    def read(cls, slot: Optional[str]) -> "Pending":
+        asked, _, about = (slot or "").strip().partition(" ")
+        return cls(asked, about or None)
+
+    @property
+    def slot(self) -> Optional[str]:
+        if not self.asked:
+            return None
+        return f"{self.asked} {self.about}" if self.about else self.asked
+
+    def __bool__(self) -> bool:
+        return bool(self.asked)
+
+
 @dataclass
 class Reply:
     messages: List[Message] = field(default_factory=list)
     slots: Dict[str, Optional[str]] = field(default_factory=dict)
+
+    def asking(self, pending: Pending) -> "Reply":
+        """The answer ends on a question: the next message may be its answer."""
+        self.slots["pending"] = pending.slot
+        return self
 
     def say(self, text: str, buttons: Optional[List[Button]] = None) -> "Reply":
         self.messages.append({"text": text, "buttons": buttons or []})

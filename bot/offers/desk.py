@@ -1,18 +1,17 @@
 """What Comptoir says about birthday offers and the loyalty card, turn by turn.
 
-Built on the privacy desk: the same proof of identity comes first, and what was asked
-before proof ("contact birthday") follows a good code.
+Beside the privacy desk (composed, not inherited): the same proof of identity comes
+first, and what was asked before proof ("contact birthday") follows a good code.
 """
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional, Tuple
+from typing import Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
 
 from bot.core.models import Customer, Store
-from bot.core.replies import Reply, button
+from bot.core.replies import Pending, Reply, button
 from bot.core.text import format_date
 from bot.offers.birthday import format_birthday, issue_birthday_voucher, read_birthday, window_for
 from bot.offers.loyalty import activate_card, card_text, mask_card, programme_text
@@ -20,7 +19,8 @@ from bot.offers.rules import DEFAULT_TIMEZONE, OfferRules
 from bot.offers.vouchers import image_path, voucher_text
 from bot.privacy import verification as ident
 from bot.privacy.consent import conversation_ref, set_consent
-from bot.privacy.desk import PrivacyAsk, PrivacyDesk
+from bot.privacy.desk import PrivacyDesk
+from bot.privacy.proof import PrivacyAsk
 
 BIRTHDAY_WORDING_VERSION = "birthday-date-2026-11"
 ASK_BIRTHDAY = ("Je n'ai pas encore votre date d'anniversaire. Quelle est-elle ? (par exemple "
@@ -38,13 +38,21 @@ CARD_OUTCOMES = {
 }
 
 
-class OffersDesk(PrivacyDesk):
-    FOLLOW_UPS: Tuple[str, ...] = PrivacyDesk.FOLLOW_UPS + ("birthday", "loyalty", "activate")
+class OffersDesk:
+    """Birthday offers, promo codes and the loyalty card, beside the privacy desk: the same
+    proof comes first, and what was asked before proof ("contact birthday") follows a
+    good code there."""
 
-    def __init__(self, session: Session, verifier: ident.Verifier, now: dt.datetime, secret: str,
-                 rules: OfferRules) -> None:
-        super().__init__(session, verifier, now, secret)
+    def __init__(self, privacy: PrivacyDesk, rules: OfferRules) -> None:
+        self.session = privacy.session
+        self.now = privacy.now
+        self.secret = privacy.secret
+        self.proof = privacy.proof
+        self.privacy = privacy
         self.rules = rules
+        privacy.follow_ups.update(birthday=self.answer_birthday, loyalty=self.answer_loyalty,
+                                  activate=self.answer_activate)
+        privacy.not_codes["birthday_date"] = self.answer_birthday_date
 
     def _today(self, customer: Customer) -> dt.date:
         """The customer's day, in their home store's time zone."""
@@ -67,24 +75,19 @@ class OffersDesk(PrivacyDesk):
                 card_text(customer, self.rules), [button("Parler à un conseiller", "request_human")])
         return None
 
-    def answer_code(self, ask: PrivacyAsk) -> Reply:
-        if ask.pending == "birthday_date":  # "12/03/1985" looks like a code to the NLU
-            return self.answer_birthday_date(ask)
-        return super().answer_code(ask)
-
     # Birthday ------------------------------------------------------------------------------
     def answer_birthday(self, ask: PrivacyAsk) -> Reply:
-        blocked = self._require(ask, "birthday")
+        blocked = self.proof.require(ask, "birthday")
         if blocked:
             return blocked
-        customer = self._customer(self._identity(ask))
+        customer = self.proof.customer(self.proof.identity(ask))
         not_member = self._member_only(customer)
         if not_member:
             return not_member
         if customer.birthday is None:
-            if ask.pending == "birthday_date" and read_birthday(ask.text, self._today(customer)):
+            if ask.pending == Pending("birthday_date") and read_birthday(ask.text, self._today(customer)):
                 return self.answer_birthday_date(ask)
-            return Reply(slots={"pending": "birthday_date"}).say(ASK_BIRTHDAY)
+            return Reply().asking(Pending("birthday_date")).say(ASK_BIRTHDAY)
         today = self._today(customer)
         window, open_now = window_for(customer.birthday, today, self.rules)
         if not open_now:
@@ -106,16 +109,16 @@ class OffersDesk(PrivacyDesk):
 
     def answer_birthday_date(self, ask: PrivacyAsk) -> Reply:
         """The date asked for by `answer_birthday`; storing it records the consent given."""
-        blocked = self._require(ask, "birthday")
+        blocked = self.proof.require(ask, "birthday")
         if blocked:
             return blocked
-        identity = self._identity(ask)
-        customer = self._customer(identity)
+        identity = self.proof.identity(ask)
+        customer = self.proof.customer(identity)
         if customer.birthday is not None:
             return self.answer_birthday(ask)
         day = read_birthday(ask.text, self._today(customer))
         if day is None:
-            return Reply(slots={"pending": "birthday_date"}).say(
+            return Reply().asking(Pending("birthday_date")).say(
                 "Je n'ai pas reconnu la date. Écrivez-la par exemple « 12 mars » ou « 12/03/1985 ».")
         customer.birthday = day
         set_consent(self.session, "birthday", identity.channel, True, customer_id=customer.id,
@@ -130,7 +133,7 @@ class OffersDesk(PrivacyDesk):
     # Promo codes ----------------------------------------------------------------------------
     def answer_promo(self, ask: PrivacyAsk) -> Reply:
         """A promo-code question: what this customer can really get, never an invented code."""
-        customer = self._customer(self._identity(ask))
+        customer = self.proof.customer(self.proof.identity(ask))
         if customer is None:
             return Reply().say(
                 f"{NO_PROMO_CODE} Ce que nos clients obtiennent vraiment passe par la carte de "
@@ -168,10 +171,10 @@ class OffersDesk(PrivacyDesk):
         return Reply().say(programme_text(self.rules))
 
     def answer_loyalty(self, ask: PrivacyAsk) -> Reply:
-        blocked = self._require(ask, "loyalty")
+        blocked = self.proof.require(ask, "loyalty")
         if blocked:
             return blocked
-        customer = self._customer(self._identity(ask))
+        customer = self.proof.customer(self.proof.identity(ask))
         if customer.loyalty_status == "none":
             return Reply(slots={"pending": None}).say(
                 "Vous n'avez pas encore de carte de fidélité. " + programme_text(self.rules))
@@ -181,14 +184,14 @@ class OffersDesk(PrivacyDesk):
             card_text(customer, self.rules), buttons.get(customer.loyalty_status))
 
     def answer_activate(self, ask: PrivacyAsk) -> Reply:
-        identity = self._identity(ask)
-        customer = self._customer(identity)
+        identity = self.proof.identity(ask)
+        customer = self.proof.customer(identity)
         contact = ident.read_contact(ask.text)
         if customer is None and contact is not None:
             # "activer ma carte 8000..." before proof: the card number is the contact.
-            ask.pending = "contact activate"
-            return self.answer_verify(ask)
-        blocked = self._require(ask, "activate")
+            ask.pending = Pending("contact", "activate")
+            return self.privacy.answer_verify(ask)
+        blocked = self.proof.require(ask, "activate")
         if blocked:
             return blocked
         card = contact.value if contact is not None and contact.kind == "card" else None

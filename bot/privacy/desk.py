@@ -2,26 +2,23 @@
 
 Nothing personal is shown before the chat is verified. Sensitive acts (export, erasure,
 contact changes) want a proof from the last few minutes, else a new code is sent.
-`pending` carries what was asked ("code export", "contact summary", "correct email"...).
+`pending` carries what was asked (Pending("code", "export"), Pending("correct", "email")...).
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Callable, Dict, Optional
 
 from sqlalchemy.orm import Session
 
-from bot.core.chats import identity_for
-from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Customer
-from bot.core.replies import Reply, button
+from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Customer
+from bot.core.replies import Pending, Reply, button
 from bot.core.text import normalise
 from bot.privacy import requests, verification as ident
 from bot.privacy.consent import conversation_ref
+from bot.privacy.proof import ASK_CONTACT, PrivacyAsk, Proof
 
-ASK_CONTACT = ("Pour protéger vos données, je dois d'abord vérifier votre identité. Donnez-moi "
-               "votre adresse e-mail, votre numéro de mobile ou votre numéro de carte de fidélité.")
 CODE_SENT = ("Si ces coordonnées correspondent à un compte, un code à 6 chiffres vient d'être "
              "envoyé au contact enregistré. Écrivez-le-moi ici (il est valable 10 minutes).")
 FIELDS = [("email", ("email", "e mail", "mail", "courriel", "adresse electronique")),
@@ -32,16 +29,6 @@ FIELDS = [("email", ("email", "e mail", "mail", "courriel", "adresse electroniqu
           ("last_name", ("nom",))]
 FIELD_FR = {"email": "adresse e-mail", "phone": "numéro de mobile", "address": "adresse postale",
             "birthday": "date de naissance", "first_name": "prénom", "last_name": "nom"}
-
-
-@dataclass
-class PrivacyAsk:
-    text: str
-    channel: str
-    sender: str
-    pending: Optional[str] = None
-    confirm: Optional[str] = None
-    public_url: str = "http://127.0.0.1:8080"
 
 
 def read_field(text: str) -> Optional[str]:
@@ -78,52 +65,54 @@ def stop_scope(text: str, own_channel: str):
     return (channels or [own_channel]), list(CONSENT_PURPOSES)
 
 
-class PrivacyDesk:
-    # What may follow a good code, when it was asked before proof ("contact summary").
-    FOLLOW_UPS: Tuple[str, ...] = ("summary", "export", "erase", "correct", "consents", "stop")
+Answer = Callable[[PrivacyAsk], Reply]
 
+
+class PrivacyDesk:
     def __init__(self, session: Session, verifier: ident.Verifier, now: dt.datetime,
                  secret: str) -> None:
         self.session = session
         self.verifier = verifier
         self.now = now  # naive UTC, like the database
         self.secret = secret
-
-    def _identity(self, ask: PrivacyAsk) -> ChatIdentity:
-        return identity_for(self.session, ask.channel, ask.sender)
-
-    def _customer(self, identity: ChatIdentity) -> Optional[Customer]:
-        customer_id = ident.verified_customer(identity, self.now)
-        return self.session.get(Customer, customer_id) if customer_id else None
+        self.proof = Proof(session, verifier, now)
+        # What may follow a good code, when it was asked before proof (Pending("contact",
+        # "summary")); the offers desk adds its own.
+        self.follow_ups: Dict[str, Answer] = {
+            "summary": self.answer_summary, "export": self.answer_export,
+            "erase": self.answer_erase, "correct": self.answer_correct,
+            "consents": self.answer_consents, "stop": self.answer_stop}
+        # Answers to another desk's question that the NLU may take for a code: "12/03/1985"
+        # after "quelle est votre date d'anniversaire ?".
+        self.not_codes: Dict[str, Answer] = {}
 
     # Verification ---------------------------------------------------------------------
     def answer_verify(self, ask: PrivacyAsk) -> Reply:
         """A contact given: send a code. What was asked before ("contact summary") follows
         a good code."""
-        pending = ask.pending or ""
-        then = pending.split(" ", 1)[1] if pending.startswith("contact ") else None
+        then = ask.pending.about if ask.pending.asked == "contact" else None
         reply = Reply()
-        identity = self._identity(ask)
+        identity = self.proof.identity(ask)
         contact = ident.read_contact(ask.text)
-        if contact is None and (ask.pending or "").startswith("code") and ident.CODE_RE.search(ask.text):
+        if contact is None and ask.pending.asked == "code" and ident.CODE_RE.search(ask.text):
             return self.answer_code(ask)  # the code, whatever the NLU thought it was
         if contact is None:
-            reply.slots["pending"] = f"contact {then or ''}".strip()
-            return reply.say(ASK_CONTACT)
+            return reply.asking(Pending("contact", then)).say(ASK_CONTACT)
         if not self.verifier.request_code(self.session, identity, contact, self.now):
             return reply.say("Vous avez demandé plusieurs codes en peu de temps. Par sécurité, "
                              "réessayez dans un quart d'heure.")
-        reply.slots["pending"] = f"code {then or ''}".strip()
-        return reply.say(CODE_SENT)
+        return reply.asking(Pending("code", then)).say(CODE_SENT)
 
     def answer_code(self, ask: PrivacyAsk) -> Reply:
+        if ask.pending.asked in self.not_codes:
+            return self.not_codes[ask.pending.asked](ask)
         reply = Reply()
-        identity = self._identity(ask)
+        identity = self.proof.identity(ask)
         code = ident.CODE_RE.search(ask.text)
         if code is None:
             return reply.say("Le code fait 6 chiffres. Pouvez-vous me le réécrire ?")
         outcome, pending_code = self.verifier.check_code(self.session, identity, code.group(0), self.now)
-        then = (ask.pending or "").split(" ", 1)[1] if " " in (ask.pending or "") else None
+        then = ask.pending.about
         if then and then.startswith("stop-"):  # "STOP SMS" said before proving who they are
             ask.text, then = "stop " + then[5:].replace(",", " "), "stop"
         if outcome == "ok" and pending_code.purpose in ("new_email", "new_phone"):
@@ -141,12 +130,12 @@ class PrivacyDesk:
             reply.say(f"Merci {customer.first_name}, c'est bien vous. Vous pouvez maintenant "
                       "consulter, corriger ou supprimer vos données, et gérer vos abonnements.")
             reply.slots["pending"] = None
-            if then in self.FOLLOW_UPS:
-                follow = getattr(self, f"answer_{then}")(ask)
+            if then in self.follow_ups:
+                follow = self.follow_ups[then](ask)
                 reply.extend(follow)
                 reply.slots.update(follow.slots)
             return reply
-        reply.slots["pending"] = None if outcome in ("expired", "exhausted", "none") else ask.pending
+        reply.slots["pending"] = None if outcome in ("expired", "exhausted", "none") else ask.pending.slot
         return reply.say({
             "wrong": "Ce code ne correspond pas. Vérifiez-le et réessayez.",
             "expired": "Ce code a expiré. Redonnez-moi votre e-mail, mobile ou numéro de carte "
@@ -158,36 +147,19 @@ class PrivacyDesk:
         }[outcome])
 
     def answer_logout(self, ask: PrivacyAsk) -> Reply:
-        identity = self._identity(ask)
+        identity = self.proof.identity(ask)
         if identity.customer_id is not None:  # a link sent to this chat dies with it
             requests.revoke_export_links(self.session, identity.customer_id, self.now)
         ident.unlink(identity)
         return Reply(slots={"pending": None}).say(
             "C'est fait : cette conversation n'est plus liée à votre compte.")
 
-    def _require(self, ask: PrivacyAsk, act: str, fresh: bool = False) -> Optional[Reply]:
-        """A reply asking for proof, or None when the chat may go on with `act`."""
-        identity = self._identity(ask)
-        if self._customer(identity) is None:
-            return Reply(slots={"pending": f"contact {act}"}).say(ASK_CONTACT)
-        if fresh and not ident.fresh_proof(identity, self.now):
-            customer = self._customer(identity)
-            contact = ident.Contact("email", customer.email) if customer.email else \
-                ident.Contact("phone", customer.phone)
-            if not self.verifier.request_code(self.session, identity, contact, self.now):
-                return Reply().say("Vous avez demandé plusieurs codes en peu de temps. "
-                                   "Réessayez dans un quart d'heure.")
-            return Reply(slots={"pending": f"code {act}"}).say(
-                f"Par sécurité, je vous envoie un nouveau code ({ident.mask(contact.value)}). "
-                "Écrivez-le-moi ici.")
-        return None
-
     # Rights ----------------------------------------------------------------------------
     def answer_summary(self, ask: PrivacyAsk) -> Reply:
-        blocked = self._require(ask, "summary")
+        blocked = self.proof.require(ask, "summary")
         if blocked:
             return blocked
-        customer = self._customer(self._identity(ask))
+        customer = self.proof.customer(self.proof.identity(ask))
         requests.record_request(self.session, customer.id, "access", self.now, "done")
         return Reply(slots={"pending": None}).say(
             requests.summary(self.session, customer.id),
@@ -195,10 +167,10 @@ class PrivacyDesk:
              button("Corriger une information", "correct_data")])
 
     def answer_export(self, ask: PrivacyAsk) -> Reply:
-        blocked = self._require(ask, "export", fresh=True)
+        blocked = self.proof.require(ask, "export", fresh=True)
         if blocked:
             return blocked
-        customer = self._customer(self._identity(ask))
+        customer = self.proof.customer(self.proof.identity(ask))
         token = requests.export_link_token(self.session, customer.id, self.now)
         requests.record_request(self.session, customer.id, "export", self.now, "done")
         return Reply(slots={"pending": None}).say(
@@ -206,14 +178,14 @@ class PrivacyDesk:
             f"téléchargement et pour vous seul : {ask.public_url}/exports/{token}")
 
     def answer_correct(self, ask: PrivacyAsk) -> Reply:
-        pending = ask.pending or ""
-        wanted = pending.split(" ", 1)[1] if pending.startswith("correct ") else read_field(ask.text)
+        answering = ask.pending.asked == "correct" and ask.pending.about is not None
+        wanted = ask.pending.about if answering else read_field(ask.text)
         fresh = wanted in ("email", "phone")
-        blocked = self._require(ask, "correct", fresh=fresh)
+        blocked = self.proof.require(ask, "correct", fresh=fresh)
         if blocked:
             return blocked
-        identity = self._identity(ask)
-        customer = self._customer(identity)
+        identity = self.proof.identity(ask)
+        customer = self.proof.customer(identity)
         if wanted is None:
             return Reply(slots={"pending": None}).say(
                 "Que souhaitez-vous corriger ?",
@@ -221,28 +193,27 @@ class PrivacyDesk:
                  button("Mobile", "correct_data", field="phone"),
                  button("Adresse postale", "correct_data", field="address"),
                  button("Date de naissance", "correct_data", field="birthday")])
-        value = self._value_in(ask.text, wanted) if pending.startswith("correct ") or \
-            self._value_in(ask.text, wanted) else None
+        value = self._value_in(ask.text, wanted)
         if not value:
             example = {"email": "prenom.nom@exemple.fr", "phone": "06 12 34 56 78",
                        "address": "12 rue de la Paix, 75002, Paris", "birthday": "12/03/1985",
                        "first_name": "Camille", "last_name": "Martin"}[wanted]
-            return Reply(slots={"pending": f"correct {wanted}"}).say(
+            return Reply().asking(Pending("correct", wanted)).say(
                 f"Quelle est la bonne valeur pour votre {FIELD_FR[wanted]} ? (par exemple : {example})")
         if wanted in ("email", "phone"):
             contact = ident.read_contact(value)
             if contact is None or contact.kind != wanted:
-                return Reply(slots={"pending": f"correct {wanted}"}).say(
+                return Reply().asking(Pending("correct", wanted)).say(
                     f"Ce {FIELD_FR[wanted]} ne semble pas valide. Pouvez-vous le réécrire ?")
             if not self.verifier.request_code(self.session, identity, contact, self.now,
                                               purpose=f"new_{wanted}", customer=customer):
                 return Reply().say("Trop de codes demandés : réessayez dans un quart d'heure.")
-            return Reply(slots={"pending": "code"}).say(
+            return Reply().asking(Pending("code")).say(
                 f"Pour confirmer, j'envoie un code à ce nouveau contact ({ident.mask(contact.value)}). "
                 "Écrivez-le-moi ici.")
         error = requests.correct(self.session, customer.id, wanted, value)
         if error:
-            return Reply(slots={"pending": f"correct {wanted}"}).say(error)
+            return Reply().asking(Pending("correct", wanted)).say(error)
         requests.record_request(self.session, customer.id, "rectification", self.now, "done",
                                details=wanted)
         return Reply(slots={"pending": None}).say(f"C'est corrigé : votre {FIELD_FR[wanted]} est à jour.")
@@ -264,26 +235,26 @@ class PrivacyDesk:
         step = ask.confirm
         # Each confirmation only counts right after the question before it: sending the
         # last button's payload alone starts again from the first question.
-        if step not in ("1", "2") or ask.pending != f"erase {step}":
-            blocked = self._require(ask, "erase")
+        if step not in ("1", "2") or ask.pending != Pending("erase", step):
+            blocked = self.proof.require(ask, "erase")
             if blocked:
                 return blocked
-            return Reply(slots={"pending": "erase 1"}).say(
+            return Reply().asking(Pending("erase", "1")).say(
                 "Vous pouvez demander la suppression de vos données. Cela efface votre profil, "
                 "votre carte de fidélité et ses points, vos bons, vos réservations et alertes, et "
                 "l'historique de nos conversations. C'est définitif. Voulez-vous continuer ?",
                 [button("Oui, supprimer mes données", "erase_data", confirm="1"),
                  button("Non, garder mon compte", "deny")])
-        blocked = self._require(ask, "erase", fresh=True)
+        blocked = self.proof.require(ask, "erase", fresh=True)
         if blocked:
             return blocked
         if step == "1":
-            return Reply(slots={"pending": "erase 2"}).say(
+            return Reply().asking(Pending("erase", "2")).say(
                 "Dernière confirmation : une fois supprimées, vos données ne pourront pas être "
                 "récupérées et vos points seront perdus.",
                 [button("Je confirme la suppression", "erase_data", confirm="2"),
                  button("Annuler", "deny")])
-        customer = self._customer(self._identity(ask))
+        customer = self.proof.customer(self.proof.identity(ask))
         request = requests.record_request(self.session, customer.id, "erasure", self.now, "in_progress")
         senders = requests.erase(self.session, customer.id, self.now)
         request.status, request.closed_at = "done", self.now
@@ -295,16 +266,16 @@ class PrivacyDesk:
         return reply
 
     def answer_consents(self, ask: PrivacyAsk) -> Reply:
-        blocked = self._require(ask, "consents")
+        blocked = self.proof.require(ask, "consents")
         if blocked:
             return blocked
-        customer = self._customer(self._identity(ask))
+        customer = self.proof.customer(self.proof.identity(ask))
         return Reply(slots={"pending": None}).say(requests.consents_text(self.session, customer.id))
 
     def answer_stop(self, ask: PrivacyAsk) -> Reply:
         """STOP works anywhere; this chat's own channel even unverified."""
-        identity = self._identity(ask)
-        customer = self._customer(identity)
+        identity = self.proof.identity(ask)
+        customer = self.proof.customer(identity)
         channels, purposes = stop_scope(ask.text, identity.channel)
         others = [c for c in channels if c != identity.channel]
         if others and customer is None:
@@ -312,7 +283,7 @@ class PrivacyDesk:
                 requests.change_consents(self.session, None, identity, purposes, [identity.channel],
                                         False, conversation_ref(identity.id))
             names = ", ".join(requests.CHANNEL_FR[c] for c in others)
-            reply = Reply(slots={"pending": f"contact stop-{','.join(others)}"})
+            reply = Reply().asking(Pending("contact", f"stop-{','.join(others)}"))
             return reply.say(f"Pour arrêter les messages par {names}, je dois savoir qui vous êtes. "
                              + ASK_CONTACT.split(". ", 1)[1])
         requests.change_consents(self.session, customer.id if customer else None, identity, purposes,
@@ -325,11 +296,11 @@ class PrivacyDesk:
     def answer_change_consent(self, ask: PrivacyAsk) -> Reply:
         """Grant or withdraw a purpose on some channels ("j'accepte les offres par SMS",
         "n'utilisez plus mes achats" = objection to profiling)."""
-        blocked = self._require(ask, "consents")
+        blocked = self.proof.require(ask, "consents")
         if blocked:
             return blocked
-        identity = self._identity(ask)
-        customer = self._customer(identity)
+        identity = self.proof.identity(ask)
+        customer = self.proof.customer(identity)
         purposes, channels = consent_scope(ask.text)
         plain = f" {normalise(ask.text)} "
         granted = not any(w in plain for w in (" plus ", " pas ", " non ", " arret", " retir",

@@ -8,8 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import (ShopUnavailable, dispatch, in_shop, latest_metadata, settings,
-                            user_intent)
+from actions.common import ShopUnavailable, chat_channel, dispatch, in_shop, settings, user_intent
 from bot.assistant import fallback
 from bot.core.chats import find_identity
 from bot.handover import tickets
@@ -17,11 +16,6 @@ from bot.handover.hours import support_hours, wait_text
 
 REASONS = {"request_human": ("demande du client", 2), "complain": ("client mécontent", 1),
            "affirm": ("bot n'a pas compris", 3)}
-
-
-def _channel(tracker: Tracker) -> str:
-    channel = latest_metadata(tracker).get("comptoir_channel")
-    return channel if channel in ("web", "telegram") else "web"
 
 
 class ActionHandover(Action):
@@ -32,7 +26,7 @@ class ActionHandover(Action):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         reason, priority = REASONS.get(intent, ("demande du client", 2))
-        channel, sender = _channel(tracker), tracker.sender_id
+        channel, sender = chat_channel(tracker), tracker.sender_id
         hours = support_hours(settings().support_hours, settings().timezone)
         now = dt.datetime.now(dt.timezone.utc)
         in_hours = hours.is_open(now)
@@ -81,7 +75,7 @@ class ActionHandoverContact(Action):
         preference = "rappel" if raw.startswith(by_phone) else "ecrit"
         try:
             recorded = await in_shop(lambda s: tickets.set_contact_preference(
-                s, _channel(tracker), tracker.sender_id, preference))
+                s, chat_channel(tracker), tracker.sender_id, preference))
         except ShopUnavailable:
             recorded = False
         if not recorded:

@@ -8,7 +8,6 @@ metadata, images go out as photos, long texts are split at Telegram's limit.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Optional
@@ -20,6 +19,7 @@ from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, Con
                           MessageHandler, filters)
 
 from bot.core.settings import Settings
+from bot.core.signing import same
 
 logger = logging.getLogger("comptoir.telegram")
 
@@ -112,7 +112,7 @@ class TelegramChannel:
     async def webhook(self, request: web.Request) -> web.Response:
         """POST /webhooks/telegram: only Telegram, which knows the secret, gets in."""
         supplied = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(supplied.encode(), self.settings.telegram_webhook_secret.encode()):
+        if not same(self.settings.telegram_webhook_secret, supplied):
             return web.json_response({"error": "forbidden"}, status=403)
         try:
             update = Update.de_json(await request.json(), self.application.bot)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.core.db import in_session
 from bot.core.http import require_bearer
+from bot.core.models import utcnow
 from bot.core.settings import Settings
 from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
 from bot.offers.vouchers import check_voucher, code_from_image_path, qr_png, use_voucher
@@ -70,7 +71,7 @@ class Till:
     async def use(self, request: web.Request) -> web.Response:
         self._authorise(request)
         place, code, today = await self._place(request), request.match_info["code"], self._today()
-        now = dt.datetime.utcnow()
+        now = utcnow()
         result = await in_session(self.sessions(),
                                   lambda s: use_voucher(s, code, place, now, today).as_json())
         status = {"used_now": 200, "unknown": 404}.get(result["status"], 409)
@@ -79,7 +80,7 @@ class Till:
     async def activate(self, request: web.Request) -> web.Response:
         self._authorise(request)
         place, card = await self._place(request), request.match_info["card"]
-        now = dt.datetime.utcnow()
+        now = utcnow()
         outcome = await in_session(self.sessions(),
                                    lambda s: activate_card_number(s, card, place, now))
         return _json(CARD_STATUS[outcome], {"status": outcome, "reason": CARD_OUTCOMES_FR[outcome]})

@@ -1,17 +1,18 @@
 """HTTP helpers shared by the gateway's endpoints, the tills' API and Rasa's input channel."""
 from __future__ import annotations
 
-import hmac
 import json
 from typing import Optional
 
 from aiohttp import web
 
+from bot.core.signing import same
+
 
 def bearer_matches(header: str, token: Optional[str]) -> bool:
     """Does an Authorization header carry exactly `Bearer <token>`? (constant time; no
     token configured matches nothing)"""
-    return bool(token) and hmac.compare_digest(header.encode(), f"Bearer {token}".encode())
+    return bool(token) and same(f"Bearer {token}", header)
 
 
 def require_bearer(request: web.Request, token: Optional[str]) -> None:

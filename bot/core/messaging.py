@@ -3,7 +3,6 @@ SMS in development) one file per message in var/outbox/, where a person trying C
 locally reads their code."""
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import secrets
 import smtplib
@@ -30,7 +29,7 @@ class Messenger:
 
     def _write(self, kind: str, to: str, subject: str, body: str) -> Path:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.utcnow().strftime("%Y%m%dT%H%M%S%f")
+        stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
         path = self.outbox_dir / f"{stamp}-{kind}-{secrets.token_hex(3)}.txt"
         path.write_text(f"To: {to}\nSubject: {subject}\n\n{body}\n", encoding="utf-8")
         path.chmod(0o600)

@@ -5,8 +5,6 @@ operator can act on. Nothing here opens a connection.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import os
 import re
@@ -15,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
+
+from bot.core.signing import signature
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OFFER_RULES = PROJECT_ROOT / "bot" / "offers" / "offer_rules.yml"
@@ -97,8 +97,7 @@ class Settings:
     @property
     def action_token(self) -> str:
         """What Rasa shows the action server (derived: one secret to keep, RASA_TOKEN)."""
-        return hmac.new(self.rasa_token.encode(), b"comptoir-action-server",
-                        hashlib.sha256).hexdigest()
+        return signature(self.rasa_token, "comptoir-action-server")
 
 
 def _url_host(host: str) -> str:

@@ -1,4 +1,5 @@
-"""Handover to support staff: tickets, the queue, support hours, claims, messages.
+"""Handover to support staff: tickets, the queue, claims, messages and notes, and what
+an agent may see of a conversation (support hours are in `bot.handover.hours`).
 
 Plain Python over the shop database; the gateway routes messages, the console shows
 them, the action opens tickets.
@@ -6,15 +7,19 @@ them, the action opens tickets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.core.models import HandoverTicket, TicketMessage, TicketNote, utcnow
+from bot.core.models import (ChatIdentity, Customer, DataAccessLog, HandoverTicket, TicketMessage,
+                             TicketNote, utcnow)
+from bot.core.redact import mask
 
 ACTIVE = ("open", "claimed")
 MINUTES_PER_TICKET = 4
+
+
 @dataclass(frozen=True)
 class Opened:
     ticket_id: int
@@ -119,3 +124,42 @@ def set_contact_preference(session: Session, channel: str, sender_id: str, prefe
         return False
     ticket.contact_preference = preference
     return True
+
+
+def get(session: Session, ticket_id: int) -> Optional[HandoverTicket]:
+    return session.get(HandoverTicket, ticket_id)
+
+
+def for_agent(session: Session, ticket_id: int, agent_id: int) -> Optional[Dict[str, Any]]:
+    """The ticket and its conversation for the agent handling it (`{"refused": True}` for
+    anyone else, None when there is no such ticket); every view is logged (transcript,
+    and the customer's profile when the chat is verified), and what the customer and the
+    agents wrote is masked."""
+    ticket = session.get(HandoverTicket, ticket_id)
+    if ticket is None:
+        return None
+    if not readable_by(ticket, agent_id):
+        return {"refused": True}
+    messages, notes = conversation(session, ticket_id)
+    profile = None
+    identity = session.execute(select(ChatIdentity).where(
+        ChatIdentity.channel == ticket.channel,
+        ChatIdentity.external_id == ticket.sender_id)).scalar_one_or_none()
+    verified = identity is not None and identity.verified_at is not None \
+        and identity.customer_id is not None
+    customer_id = identity.customer_id if verified else ticket.customer_id
+    session.add(DataAccessLog(agent_id=agent_id, customer_id=customer_id,
+                              ticket_id=ticket_id, kind="transcript", viewed_at=utcnow()))
+    if verified:
+        customer = session.get(Customer, identity.customer_id)
+        profile = {"name": f"{customer.first_name} {customer.last_name}",
+                   "loyalty": customer.loyalty_status, "card": customer.loyalty_card}
+        session.add(DataAccessLog(agent_id=agent_id, customer_id=customer.id,
+                                  ticket_id=ticket_id, kind="profile", viewed_at=utcnow()))
+    return {
+        "id": ticket.id, "channel": ticket.channel, "status": ticket.status,
+        "reason": ticket.reason, "claimed_by": ticket.claimed_by, "sender": ticket.sender_id,
+        "verified": verified, "profile": profile,
+        "messages": [{"author": m.author, "text": mask(m.text),
+                      "at": m.created_at.isoformat()} for m in messages],
+        "notes": [{"text": n.text, "at": n.created_at.isoformat()} for n in notes]}

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.db import session_scope
 from bot.core.models import (BirthdayPush, ChatIdentity, Consent, Customer, OutboundMessage, Store,
-                             Voucher)
+                             Voucher, utcnow)
 from bot.offers.birthday import (Offer, birthday_voucher, choose_offer, issue_birthday_voucher,
                                  window_for)
 from bot.offers.rules import DEFAULT_TIMEZONE, OfferRules
@@ -142,7 +142,7 @@ def queue_push(session: Session, plan: PushPlan, rules: OfferRules, secret: str,
         session.add(OutboundMessage(identity_id=chat.id, kind="birthday",
                                     text=birthday_message(customer, voucher),
                                     image_url=public_url + image_path(secret, voucher.code)))
-        push.status, push.sent_at = "sent", dt.datetime.utcnow()  # handed to the chat outbox
+        push.status, push.sent_at = "sent", utcnow()  # handed to the chat outbox
     return push
 
 
@@ -180,7 +180,7 @@ def push_content(session: Session, push_id: int, secret: str,
 def mark_push(session: Session, push_id: int, sent: bool) -> None:
     session.execute(update(BirthdayPush).where(BirthdayPush.id == push_id)
                     .values(status="sent" if sent else "failed",
-                            sent_at=dt.datetime.utcnow() if sent else None))
+                            sent_at=utcnow() if sent else None))
 
 
 def plan_summary(plans: Sequence[PushPlan]) -> List[str]:

@@ -4,8 +4,6 @@ with one (check it, use it once).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import io
 import json
 import re
@@ -17,6 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.core.models import Voucher
+from bot.core.signing import same, signature
 from bot.core.text import format_date
 
 
@@ -50,7 +49,7 @@ def voucher_text(voucher: Voucher) -> str:
 
 
 def _signature(secret: str, code: str) -> str:
-    return hmac.new(secret.encode(), f"voucher-image:{code}".encode(), hashlib.sha256).hexdigest()[:20]
+    return signature(secret, f"voucher-image:{code}")[:20]
 
 
 def image_path(secret: str, code: str) -> str:
@@ -64,7 +63,7 @@ IMAGE_PATH_RE = re.compile(r"/vouchers/(ANNIV-[A-Z0-9]{4}-[A-Z0-9]{4})/([0-9a-f]
 
 def code_from_image_path(secret: str, path: str) -> Optional[str]:
     match = IMAGE_PATH_RE.search(path)
-    if match and hmac.compare_digest(match.group(2), _signature(secret, match.group(1))):
+    if match and same(_signature(secret, match.group(1)), match.group(2)):
         return match.group(1)
     return None
 

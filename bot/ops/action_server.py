@@ -9,7 +9,6 @@ parameter (`token:` in endpoints.yml); here every call but /health must carry it
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from typing import Any, Optional
@@ -21,6 +20,7 @@ from sanic import response
 from sanic.request import Request
 
 from bot.core import gcwatch
+from bot.core.signing import same
 
 TOKEN_ENV = "ACTION_TOKEN"
 OPEN_PATHS = ("/health",)
@@ -32,7 +32,7 @@ def require_token(app: Any, token: str) -> None:
         if request.path in OPEN_PATHS:
             return None
         supplied = request.args.get("token", "")
-        if not token or not hmac.compare_digest(supplied.encode(), token.encode()):
+        if not token or not same(token, supplied):
             return response.json({"error": "token required"}, status=401)
         return None
 

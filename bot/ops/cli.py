@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 from bot.core.db import make_engine, make_session_factory, migrate
 from bot.core.messaging import Messenger
-from bot.core.models import Base
+from bot.core.models import Base, utcnow
 from bot.core.settings import Settings, SettingsError, load_settings
 from bot.handover.agents import create_agent
 from bot.handover.hours import support_hours
@@ -169,7 +169,7 @@ def cmd_stock(settings: Settings, args) -> int:
 def cmd_holds(settings: Settings, _args) -> int:
 
     engine = make_engine(settings.database_url)
-    expired = expire_due(make_session_factory(engine), dt.datetime.utcnow())
+    expired = expire_due(make_session_factory(engine), utcnow())
     engine.dispose()
     _step(f"{expired} holds expired")
     return 0
@@ -201,7 +201,7 @@ def cmd_requests(settings: Settings, args) -> int:
     with make_session_factory(engine)() as session:
         rows = list_requests(session, open_only=not args.all)
         for row in rows:
-            late = " LATE" if row.status not in ("done", "refused") and row.due_at < dt.datetime.utcnow() else ""
+            late = " LATE" if row.status not in ("done", "refused") and row.due_at < utcnow() else ""
             print(f"#{row.id}  {row.kind:<13} {row.status:<11} received {row.created_at:%Y-%m-%d}  "
                   f"due {row.due_at:%Y-%m-%d}{late}")
         if not rows:
@@ -243,7 +243,7 @@ def cmd_vouchers(settings: Settings, args) -> int:
     """What a till does: check a voucher, or mark it used (refused with the reason)."""
 
     engine = make_engine(settings.database_url)
-    now = dt.datetime.utcnow()
+    now = utcnow()
     today = dt.datetime.now(dt.timezone.utc).astimezone(ZoneInfo(settings.timezone)).date()
     try:
         with make_session_factory(engine).begin() as session:
@@ -262,7 +262,7 @@ def cmd_cards(settings: Settings, args) -> int:
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
-            outcome = activate_card_number(session, args.card, args.store, dt.datetime.utcnow())
+            outcome = activate_card_number(session, args.card, args.store, utcnow())
     finally:
         engine.dispose()
     print(CARD_OUTCOMES_FR[outcome])

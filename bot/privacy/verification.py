@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -22,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.messaging import MailQueue
 from bot.core.models import ChatIdentity, Customer, UsedCustomerToken, VerificationCode
+from bot.core.signing import same, signature, signature_bytes
 
 CODE_MINUTES = 10
 MAX_ATTEMPTS = 5
@@ -72,7 +71,7 @@ def find_customer(session: Session, contact: Contact) -> Optional[Customer]:
 
 
 def _hash(secret: str, identity_id: int, code: str) -> str:
-    return hmac.new(secret.encode(), f"{identity_id}:{code}".encode(), hashlib.sha256).hexdigest()
+    return signature(secret, f"{identity_id}:{code}")
 
 
 def mask(contact: str) -> str:
@@ -86,8 +85,7 @@ def mask(contact: str) -> str:
 def contact_ref(secret: str, contact: Contact) -> str:
     """The contact as typed, normalised and keyed: codes are counted per contact whether
     or not a customer has it, and the contact itself is not stored."""
-    return hmac.new(secret.encode(), f"contact:{contact.kind}:{contact.value}".encode(),
-                    hashlib.sha256).hexdigest()
+    return signature(secret, f"contact:{contact.kind}:{contact.value}")
 
 
 class Verifier:
@@ -152,7 +150,7 @@ class Verifier:
             return "expired", pending
         pending.attempts += 1
         expected = _hash(self.secret, identity.id, code.strip())
-        if not hmac.compare_digest(expected, pending.code_hash):
+        if not same(expected, pending.code_hash):
             return ("exhausted" if pending.attempts >= MAX_ATTEMPTS else "wrong"), pending
         pending.used_at = now
         if pending.customer_id is None:
@@ -201,8 +199,7 @@ def sign_customer_token(secret: str, loyalty_card: str, expires: dt.datetime,
     """What the retailer's site does (documented for integrators, used by tests)."""
     payload = _b64(json.dumps({"card": loyalty_card, "exp": int(expires.timestamp()),
                                "jti": jti or secrets.token_urlsafe(16)}).encode())
-    signature = _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
-    return f"{payload}.{signature}"
+    return f"{payload}.{_b64(signature_bytes(secret, payload))}"
 
 
 def accept_customer_token(session: Session, secret: Optional[str], token: str,
@@ -211,13 +208,12 @@ def accept_customer_token(session: Session, secret: Optional[str], token: str,
     replayed tokens (and when no secret is configured)."""
     if not secret or not isinstance(token, str) or token.count(".") != 1 or len(token) > 2048:
         return None
-    payload, signature = token.split(".")
-    expected = _b64(hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, signature):
+    payload, given = token.split(".")
+    if not same(_b64(signature_bytes(secret, payload)), given):
         return None
     try:
         claims = json.loads(_unb64(payload))
-        expires = dt.datetime.utcfromtimestamp(int(claims["exp"]))
+        expires = dt.datetime.fromtimestamp(int(claims["exp"]), dt.timezone.utc).replace(tzinfo=None)
         jti, card = str(claims["jti"])[:64], str(claims["card"])
     except (ValueError, KeyError, TypeError):
         return None

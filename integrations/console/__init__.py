@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import secrets
@@ -19,12 +18,12 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from aiohttp import WSCloseCode, WSMsgType, web
-from sqlalchemy import select
 
 from bot.core.db import in_session
-from bot.core.models import ChatIdentity, Customer, DataAccessLog, HandoverTicket, utcnow
+from bot.core.models import utcnow
 from bot.core.redact import mask
-from bot.handover import agents, tickets as handover
+from bot.core.signing import same
+from bot.handover import agents, tickets
 from bot.privacy import requests as privacy
 
 logger = logging.getLogger("comptoir.console")
@@ -99,8 +98,7 @@ class Console:
         if info is None:
             raise web.HTTPUnauthorized(text=json.dumps({"error": "Connexion requise."}),
                                        content_type="application/json")
-        if csrf and not hmac.compare_digest(request.headers.get("X-CSRF-Token", "").encode(),
-                                            info.csrf_token.encode()):
+        if csrf and not same(info.csrf_token, request.headers.get("X-CSRF-Token", "")):
             raise web.HTTPForbidden(text=json.dumps({"error": "Jeton CSRF manquant ou invalide."}),
                                     content_type="application/json")
         return info
@@ -109,7 +107,7 @@ class Console:
     async def login(self, request: web.Request) -> web.Response:
         form = await request.post()
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not cookie or not hmac.compare_digest(cookie.encode(), str(form.get("csrf", "")).encode()):
+        if not cookie or not same(cookie, str(form.get("csrf", ""))):
             return web.json_response({"error": "Session de connexion expirée, rechargez la page."},
                                      status=403)
         username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:256]
@@ -130,7 +128,7 @@ class Console:
         token = request.cookies.get(COOKIE, "")
         await self.db(lambda s: agents.logout(s, token))
         for ws, (_agent_id, ws_token) in list(self.sockets.items()):
-            if hmac.compare_digest(ws_token.encode(), token.encode()):
+            if same(ws_token, token):
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"deconnexion")
         response = web.json_response({"ok": True})
         response.del_cookie(COOKIE, path="/console")
@@ -147,7 +145,7 @@ class Console:
                  "priority": t.priority, "off_hours": t.off_hours,
                  "contact_preference": t.contact_preference, "claimed_by": t.claimed_by,
                  "waiting_minutes": int((now - t.created_at).total_seconds() // 60)}
-                for t in handover.queue(session)]
+                for t in tickets.queue(session)]
 
     async def queue_view(self, request: web.Request) -> web.Response:
         await self.agent(request)
@@ -159,37 +157,7 @@ class Console:
         info = await self.agent(request)
         ticket_id = int(request.match_info["id"])
 
-        def load(session):
-            ticket = session.get(HandoverTicket, ticket_id)
-            if ticket is None:
-                return None
-            if not handover.readable_by(ticket, info.agent_id):
-                return {"refused": True}
-            messages, notes = handover.conversation(session, ticket_id)
-            profile = None
-            identity = session.execute(select(ChatIdentity).where(
-                ChatIdentity.channel == ticket.channel,
-                ChatIdentity.external_id == ticket.sender_id)).scalar_one_or_none()
-            verified = identity is not None and identity.verified_at is not None \
-                and identity.customer_id is not None
-            customer_id = identity.customer_id if verified else ticket.customer_id
-            session.add(DataAccessLog(agent_id=info.agent_id, customer_id=customer_id,
-                                      ticket_id=ticket_id, kind="transcript", viewed_at=utcnow()))
-            if verified:
-                customer = session.get(Customer, identity.customer_id)
-                profile = {"name": f"{customer.first_name} {customer.last_name}",
-                           "loyalty": customer.loyalty_status, "card": customer.loyalty_card}
-                session.add(DataAccessLog(agent_id=info.agent_id, customer_id=customer.id,
-                                          ticket_id=ticket_id, kind="profile", viewed_at=utcnow()))
-            return {
-                "id": ticket.id, "channel": ticket.channel, "status": ticket.status,
-                "reason": ticket.reason, "claimed_by": ticket.claimed_by, "sender": ticket.sender_id,
-                "verified": verified, "profile": profile,
-                "messages": [{"author": m.author, "text": mask(m.text),
-                              "at": m.created_at.isoformat()} for m in messages],
-                "notes": [{"text": n.text, "at": n.created_at.isoformat()} for n in notes]}
-
-        data = await self.db(load)
+        data = await self.db(lambda s: tickets.for_agent(s, ticket_id, info.agent_id))
         if data is None:
             raise web.HTTPNotFound(text=json.dumps({"error": "Ticket introuvable."}),
                                    content_type="application/json")
@@ -214,30 +182,30 @@ class Console:
                   text: str = "") -> Dict[str, Any]:
         """What an agent does to a ticket, from the HTTP API or the WebSocket."""
         text = text.strip()[:MAX_TEXT]
-        ticket = await self.db(lambda s: s.get(HandoverTicket, ticket_id))
+        ticket = await self.db(lambda s: tickets.get(s, ticket_id))
         if ticket is None:
             return {"ok": False, "error": "Ticket introuvable."}
         if action == "claim":
-            won = await self.db(lambda s: handover.claim(s, ticket_id, info.agent_id,
+            won = await self.db(lambda s: tickets.claim(s, ticket_id, info.agent_id,
                                                          info.display_name))
             await self.broadcast_queue(force=True)
             return {"ok": won} if won else {"ok": False, "error": "Ce ticket est déjà pris."}
-        if not handover.handled_by(ticket, info.agent_id):
+        if not tickets.handled_by(ticket, info.agent_id):
             return {"ok": False, "error": "Prenez d'abord ce ticket en charge."}
         if action == "reply":
             if not text:
                 return {"ok": False, "error": "Message vide."}
-            await self.db(lambda s: handover.add_message(s, ticket_id, "agent", text, info.agent_id))
+            await self.db(lambda s: tickets.add_message(s, ticket_id, "agent", text, info.agent_id))
             await self.deliver(ticket.channel, ticket.sender_id, text, info.display_name)
             await self.send_to(info.agent_id, {"type": "message", "ticket_id": ticket_id,
                                                "author": "agent", "text": mask(text)})
         elif action == "note":
             if not text:
                 return {"ok": False, "error": "Note vide."}
-            await self.db(lambda s: handover.add_note(s, ticket_id, info.agent_id, text))
+            await self.db(lambda s: tickets.add_note(s, ticket_id, info.agent_id, text))
         else:
             status = "handed_back" if action == "handback" else "closed"
-            done = await self.db(lambda s: handover.finish(s, ticket_id, status))
+            done = await self.db(lambda s: tickets.finish(s, ticket_id, status))
             if done is None:
                 return {"ok": False, "error": "Ce ticket est déjà terminé."}
             await self.resume(ticket.channel, ticket.sender_id,
@@ -287,8 +255,7 @@ class Console:
                 continue
             try:
                 data = json.loads(message.data)
-                if not hmac.compare_digest(str(data.get("csrf", "")).encode(),
-                                           info.csrf_token.encode()):
+                if not same(info.csrf_token, str(data.get("csrf", ""))):
                     await ws.send_json({"type": "error", "error": "Jeton CSRF invalide."})
                     continue
                 result = await self.act(info, int(data["ticket_id"]), str(data["action"]),
@@ -319,17 +286,17 @@ class Console:
     async def customer_message(self, ticket_id: int, text: str) -> None:
         """A customer's words during a handover: to the agent handling it, masked; the
         others only see the queue move."""
-        ticket = await self.db(lambda s: s.get(HandoverTicket, ticket_id))
+        ticket = await self.db(lambda s: tickets.get(s, ticket_id))
         if ticket is not None and ticket.status == "claimed" and ticket.claimed_by_agent_id:
             await self.send_to(ticket.claimed_by_agent_id, {
                 "type": "message", "ticket_id": ticket_id, "author": "customer", "text": mask(text)})
 
     async def broadcast_queue(self, force: bool = False) -> None:
-        tickets = await self.db(self._queue)
-        snapshot = json.dumps([(t["id"], t["status"], t["claimed_by"]) for t in tickets])
+        queue = await self.db(self._queue)
+        snapshot = json.dumps([(t["id"], t["status"], t["claimed_by"]) for t in queue])
         if force or snapshot != self._last_queue:
             self._last_queue = snapshot
-            await self.send_all({"type": "queue", "tickets": tickets})
+            await self.send_all({"type": "queue", "tickets": queue})
 
     async def _watch_queue(self, app: web.Application):
         async def loop():

@@ -1,12 +1,12 @@
-"""Shared fixtures: fresh databases (SQLite always, PostgreSQL when reachable)."""
+"""Shared fixtures: fresh databases (SQLite always, PostgreSQL when reachable), the
+trained model, the fake Telegram, and the running stack the end-to-end tests share
+(once per set-up). Helpers are in `tests/harness.py`."""
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import os
-import socket
-import time
-import uuid
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,30 +14,9 @@ import pytest
 from bot.core.db import make_engine, migrate
 from bot.core.settings import PROJECT_ROOT
 from bot.ops.demo import seed_demo_shop
-
-SEED_DAY = dt.date(2026, 3, 12)
-POSTGRES_ADMIN_URL = os.environ.get("COMPTOIR_TEST_POSTGRES_URL",
-                                    "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_ports(count: int) -> int:
-    """The first of `count` consecutive free ports (Rasa replicas take RASA_PORT + i)."""
-    for _ in range(100):
-        first = free_port()
-        try:
-            for port in range(first, first + count):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-    raise RuntimeError(f"no {count} consecutive free ports")
+from tests.fake_telegram import FakeBotAPI
+from tests.harness import (AGENT_PASSWORD, LEAKS, SEED_DAY, Stack, TELEGRAM_TEST_TOKEN, alive,
+                           redis_server, temporary_postgres_database)
 
 
 @pytest.fixture
@@ -56,75 +35,10 @@ def seeded_sqlite_url(tmp_path_factory) -> str:
     return url
 
 
-@contextlib.contextmanager
-def temporary_postgres_database():
-    """A brand-new PostgreSQL database, dropped afterwards; skipped without a server."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.exc import OperationalError
-
-    admin = create_engine(POSTGRES_ADMIN_URL, future=True, isolation_level="AUTOCOMMIT")
-    name = f"comptoir_test_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError:
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}; PostgreSQL path untested")
-    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                {"name": name})
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-
 @pytest.fixture
 def postgres_url():
     with temporary_postgres_database() as url:
         yield url
-
-
-@contextlib.contextmanager
-def redis_server(tmp_path: Path):
-    """Redis for the lock store: the one at COMPTOIR_TEST_REDIS_URL (default local 6379)
-    if it answers, else a private redis-server started here; skipped if neither works."""
-    import shutil
-    import subprocess
-
-    import redis
-
-    url = os.environ.get("COMPTOIR_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
-    try:
-        redis.Redis.from_url(url, socket_timeout=2).ping()
-        yield url
-        return
-    except redis.RedisError:
-        pass
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip(f"Redis not reachable at {url} and no redis-server to start; Redis path untested")
-    port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        for _ in range(50):
-            try:
-                redis.Redis.from_url(url, socket_timeout=1).ping()
-                break
-            except redis.RedisError:
-                time.sleep(0.1)
-        else:
-            pytest.skip("redis-server did not start; Redis path untested")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -167,14 +81,74 @@ def shop_database(monkeypatch, shop_url):
     common.reset_caches()
 
 
-TELEGRAM_TEST_TOKEN = "123456:TEST-token-for-the-fake-bot-api"
-
-
 @pytest.fixture(scope="session")
 def fake_bot_api():
     """The local stand-in for Telegram's Bot API (tests/fake_telegram.py)."""
-    from tests.fake_telegram import FakeBotAPI
+    server = FakeBotAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def telegram(backend):
+    """A fresh stand-in for Telegram's Bot API for each set-up (tests/fake_telegram.py)."""
 
     server = FakeBotAPI().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres-redis-2-replicas"])
+def backend(request, tmp_path_factory):
+    """Every end-to-end test (tests/test_e2e_*.py) runs on both set-ups: the embedded one (SQLite, one Rasa)
+    and the scale-out one (PostgreSQL shop database and tracker store, Redis lock store,
+    two Rasa replicas). The second uses the machine's PostgreSQL and Redis (or a private
+    redis-server) and is skipped, saying why, where they cannot be had."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with temporary_postgres_database() as shop_db, temporary_postgres_database() as trackers, \
+            redis_server(tmp_path_factory.mktemp("redis")) as redis_url:
+        yield {"DATABASE_URL": shop_db, "TRACKER_STORE_URL": trackers, "LOCK_STORE_URL": redis_url,
+               "RASA_REPLICAS": "2"}
+
+
+@pytest.fixture(scope="session")
+def stack(trained_model, tmp_path_factory, telegram, backend):
+    stack = Stack(tmp_path_factory.mktemp("stack"), {"TELEGRAM_BOT_TOKEN": TELEGRAM_TEST_TOKEN,
+                                                     "TELEGRAM_API_URL": telegram.url,
+                                                     "SUPPORT_HOURS": "lun-dim 00:00-00:00",
+                                                     **backend})
+    try:
+        stack.wait_for_line(r"Comptoir is ready", timeout=600)
+        yield stack
+        # After every end-to-end test of this set-up: Ctrl-C stops each process by itself
+        # (the gateway too, with this run's web chat and Socket.IO sessions), and the
+        # whole run's log never held what a customer wrote or their personal data.
+        pids = [stack.current_pid(name) for name in
+                ["rasa", "actions", "gateway"] + [f"rasa-{i}" for i in range(2, stack.replicas + 1)]]
+        stack.proc.send_signal(signal.SIGINT)
+        assert stack.proc.wait(timeout=60) == 0
+        assert "stopped." in stack.output
+        assert "killed." not in stack.output
+        assert not any(alive(pid) for pid in pids)
+        logged = stack.output
+        assert "horaires du magasin de lille" not in logged.lower()
+        leaks = {kind: sorted(set(re.findall(pattern, logged))) for kind, pattern in LEAKS}
+        assert {kind: found for kind, found in leaks.items() if found} == {}
+    finally:
+        if stack.proc.poll() is None:  # a failed test: still stop all three
+            stack.proc.send_signal(signal.SIGINT)
+            try:
+                stack.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                stack.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def agent(stack):
+    result = subprocess.run([sys.executable, "-m", "bot", "agents", "add", "claire", "--name", "Claire",
+                             "--password-stdin"], input=AGENT_PASSWORD + "\n", text=True,
+                            capture_output=True, cwd=PROJECT_ROOT, env=stack.env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return "claire"

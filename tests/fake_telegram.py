@@ -65,6 +65,7 @@ class FakeBotAPI:
         for key, value in form.items():
             if hasattr(value, "file"):
                 params[key] = {"filename": value.filename}
+                value.file.close()  # aiohttp spools uploads to a temporary file
                 continue
             try:
                 params[key] = json.loads(value) if value[:1] in "[{" else value

@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import common
 from actions.stores import ActionStoreHours
 from bot.core.text import day_asked, format_date
-from tests.conftest import free_port
+from tests.harness import free_port
 
 
 def tracker(city=None, text="horaires", pending=None):

@@ -8,7 +8,7 @@ from bot.handover import tickets as handover
 from bot.handover.agents import create_agent
 from bot.web.app import init_app
 from bot.web.keys import CONSOLE
-from tests.conftest import free_port
+from tests.harness import free_port
 
 PASSWORD = "correct horse battery"
 
@@ -117,7 +117,7 @@ async def test_a_ticket_claimed_by_one_agent_is_refused_to_another(console, shop
     alice = (await (await login(console)).json())["csrf"]
     assert (await console.post(f"/console/api/tickets/{ticket_id}/claim",
                                headers={"X-CSRF-Token": alice})).status == 200
-    other = await aiohttp_client(console.server.app)  # a second browser, logged in as Bob
+    other = await aiohttp_client(console.server)  # a second browser, logged in as Bob
     bob = (await (await login(other, "bob")).json())["csrf"]
     second = await other.post(f"/console/api/tickets/{ticket_id}/claim", headers={"X-CSRF-Token": bob})
     assert (second.status, (await second.json())["error"]) == (409, "Ce ticket est déjà pris.")
@@ -203,7 +203,7 @@ async def test_only_the_agent_handling_a_ticket_reads_it_masked_and_each_view_is
     ticket_id, _csrf = await claimed_ticket(console, shop)
     view = await (await console.get(f"/console/api/tickets/{ticket_id}")).json()
     assert view["messages"][0]["text"] == "je suis joignable au [téléphone] ou [e-mail]"
-    other = await aiohttp_client(console.server.app)
+    other = await aiohttp_client(console.server)
     await login(other, "bob")
     refused = await other.get(f"/console/api/tickets/{ticket_id}")
     assert refused.status == 403
@@ -224,7 +224,7 @@ async def test_claims_go_by_agent_not_by_display_name(console, shop, aiohttp_cli
     with shop.begin() as session:
         create_agent(session, "alice2", "Alice", PASSWORD)  # a namesake
     ticket_id, _csrf = await claimed_ticket(console, shop)
-    namesake = await aiohttp_client(console.server.app)
+    namesake = await aiohttp_client(console.server)
     csrf = (await (await login(namesake, "alice2")).json())["csrf"]
     reply = await namesake.post(f"/console/api/tickets/{ticket_id}/reply", json={"text": "coucou"},
                                 headers={"X-CSRF-Token": csrf})
@@ -247,7 +247,7 @@ async def test_a_customer_message_goes_to_the_handling_agent_only_and_masked(
 
 
     ticket_id, _csrf = await claimed_ticket(console, shop)
-    other = await aiohttp_client(console.server.app)
+    other = await aiohttp_client(console.server)
     await login(other, "bob")
     alice_ws, bob_ws = await console.ws_connect("/console/ws"), await other.ws_connect("/console/ws")
     await console.server.app[CONSOLE].customer_message(ticket_id, "mon code est 483920")

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from bot.core import models as m
 from bot.core.db import make_engine, make_session_factory, migrate
 from bot.ops.demo import ALWAYS_OUT, ONLINE_ONLY, build_demo_shop, seed_demo_shop
-from tests.conftest import SEED_DAY
+from tests.harness import SEED_DAY
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from bot.web.app import init_app
 from bot.web.conversation import (FLOOD_BURST, MAX_FLOOD_WAIT, MAX_MESSAGE_CHARS, REPLY_FLOOD,
                                   safe_metadata)
 from bot.web.keys import WEBCHAT
-from tests.conftest import free_port
+from tests.harness import free_port
 
 
 def gateway_settings(tmp_path, database_url, **extra):

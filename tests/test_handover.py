@@ -7,8 +7,8 @@ import pytest
 
 from bot.core.models import HandoverTicket
 from bot.handover import tickets as handover
-from bot.handover.hours import SupportHours
 from bot.handover.agents import create_agent
+from bot.handover.hours import SupportHours
 
 PARIS = ZoneInfo("Europe/Paris")
 HOURS = SupportHours.parse("lun-sam 09:00-19:00")

@@ -24,7 +24,7 @@ from bot.privacy import verification as ident
 from bot.privacy.consent import set_consent
 from bot.privacy.desk import CODE_SENT, PrivacyDesk
 from bot.privacy.proof import ASK_CONTACT, PrivacyAsk
-from tests.test_privacy import SECRET, last_code
+from tests.harness import SECRET, last_code
 
 RULES = load_rules()
 UTC = dt.timezone.utc

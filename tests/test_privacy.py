@@ -1,7 +1,6 @@
 """Identity, consent and data rights at the service level, on the real demo shop."""
 import datetime as dt
 import json
-import re
 import zipfile
 import io
 
@@ -17,8 +16,8 @@ from bot.privacy import requests as privacy, verification as ident
 from bot.privacy.desk import CODE_SENT, PrivacyDesk
 from bot.privacy.proof import PrivacyAsk
 from bot.stock.reservations import hold
+from tests.harness import SECRET, last_code
 
-SECRET = "s" * 40
 NOW = dt.datetime(2026, 3, 12, 10, 0)
 CAMILLE = "camille.martin@example.org"
 
@@ -43,15 +42,6 @@ class Chat:
     @staticmethod
     def text(reply):
         return "\n".join(m.get("text") or "" for m in reply.messages)
-
-
-def last_code(outbox, to):
-    files = sorted(outbox.glob("*.txt"))
-    for path in reversed(files):
-        content = path.read_text()
-        if f"To: {to}" in content:
-            return re.search(r"\b(\d{6})\b", content.split("\n\n", 1)[1]).group(1)
-    raise AssertionError(f"no message to {to} in {outbox}")
 
 
 @pytest.fixture

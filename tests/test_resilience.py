@@ -13,9 +13,7 @@ from actions.stock import ActionCheckStock, ActionHoldItem
 from bot.core.db import make_engine, make_session_factory, migrate
 from bot.core.models import Reservation
 from bot.ops.demo import seed_demo_shop
-from tests.conftest import POSTGRES_ADMIN_URL, SEED_DAY
-from tests.test_actions_stock import run, tracker
-
+from tests.harness import POSTGRES_ADMIN_URL, SEED_DAY, run_action, stock_tracker
 
 
 def unavailable(messages):
@@ -30,7 +28,7 @@ def use_database(monkeypatch, url, busy_timeout):
 
 
 async def stock_context(sender):
-    _, events = await run(ActionCheckStock(), tracker("pegasus 41 homme 42 noir lyon part dieu", sender=sender))
+    _, events = await run_action(ActionCheckStock(), stock_tracker("pegasus 41 homme 42 noir lyon part dieu", sender=sender))
     return {e["name"]: e["value"] for e in events}
 
 
@@ -52,24 +50,25 @@ async def test_a_locked_sqlite_database_is_waited_for_then_reported_politely(sho
         # Locked for a moment (a stock import, a backup): the turn waits and succeeds.
         locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         locker.execute("BEGIN EXCLUSIVE")
-        threading.Timer(0.8, lambda: locker.execute("ROLLBACK")).start()
+        release = threading.Timer(0.8, lambda: locker.execute("ROLLBACK"))
+        release.start()
         started = time.monotonic()
-        messages, _ = await run(ActionHoldItem(), tracker("gardez-le moi", slots=slots, sender="locked-1"))
+        messages, _ = await run_action(ActionHoldItem(), stock_tracker("gardez-le moi", slots=slots, sender="locked-1"))
         assert messages[0]["text"].startswith("C'est fait") and time.monotonic() - started >= 0.7
-        time.sleep(0.2)
+        release.join()
         locker.close()
 
         # Locked for longer than DB_BUSY_TIMEOUT: a polite message, no hold half-made.
         locker = sqlite3.connect(path, isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")
         slots_2 = await stock_context("locked-2")  # reads still work (WAL)
-        messages, events = await run(ActionHoldItem(), tracker("gardez-le moi", slots=slots_2, sender="locked-2"))
+        messages, events = await run_action(ActionHoldItem(), stock_tracker("gardez-le moi", slots=slots_2, sender="locked-2"))
         assert unavailable(messages) and events == []
         locker.execute("ROLLBACK")
         locker.close()
 
         # The lock is gone: the same request goes through, once.
-        messages, _ = await run(ActionHoldItem(), tracker("gardez-le moi", slots=slots_2, sender="locked-2"))
+        messages, _ = await run_action(ActionHoldItem(), stock_tracker("gardez-le moi", slots=slots_2, sender="locked-2"))
         assert messages[0]["text"].startswith("C'est fait")
         assert holds(shop_url) == before + 2
     finally:
@@ -91,13 +90,13 @@ async def test_postgres_down_then_back_without_a_restart(postgres_url, monkeypat
             connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
             connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                     "WHERE datname = :name"), {"name": name})
-        messages, events = await run(ActionHoldItem(), tracker("gardez-le moi", slots=slots, sender="pg-down-1"))
+        messages, events = await run_action(ActionHoldItem(), stock_tracker("gardez-le moi", slots=slots, sender="pg-down-1"))
         assert unavailable(messages) and events == []
-        messages, _ = await run(ActionCheckStock(), tracker("pegasus 41 homme 42 noir lille", sender="pg-down-2"))
+        messages, _ = await run_action(ActionCheckStock(), stock_tracker("pegasus 41 homme 42 noir lille", sender="pg-down-2"))
         assert unavailable(messages)
         with admin.connect() as connection:  # and comes back
             connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
-        messages, _ = await run(ActionHoldItem(), tracker("gardez-le moi", slots=slots, sender="pg-down-1"))
+        messages, _ = await run_action(ActionHoldItem(), stock_tracker("gardez-le moi", slots=slots, sender="pg-down-1"))
         assert messages[0]["text"].startswith("C'est fait")  # same process, same pool
         assert holds(postgres_url) == 1
     finally:

@@ -10,7 +10,7 @@ from bot.core.outbox import take_pending
 from bot.stock import alerts, availability
 from bot.stock.catalog import CatalogIndex
 from bot.stores.geo import Gazetteer, Place, distance_km, place_from_metadata
-from tests.conftest import SEED_DAY
+from tests.harness import SEED_DAY
 
 
 @pytest.mark.parametrize("available, expected", [(0, "épuisé"), (-1, "épuisé"), (1, "plus que 1"),

@@ -6,7 +6,7 @@ import socket
 from bot.core.settings import load_settings
 from bot.ops.supervisor import (ProcessSpec, busy_ports, lock_store_config, supervise,
                                 tracker_store_config)
-from tests.conftest import free_port
+from tests.harness import free_port
 
 
 def test_tracker_and_lock_store_urls_become_rasa_endpoint_settings():

@@ -12,7 +12,7 @@ from bot.web.app import init_app
 from bot.web.conversation import REPLY_RASA_DOWN
 from bot.web.keys import SETTINGS, TELEGRAM
 from integrations.telegram import PRIVATE_ONLY, STOP_REPLY, split_text
-from tests.conftest import TELEGRAM_TEST_TOKEN, free_port
+from tests.harness import TELEGRAM_TEST_TOKEN, free_port
 
 TOKEN = TELEGRAM_TEST_TOKEN
 SECRET = "webhook-secret-for-tests-0123456789"

@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.db import in_session, make_engine, make_session_factory
 from bot.core.replies import Pending, Reply
 from bot.core.settings import load_settings
+from bot.customers.verification import Verifier
 from bot.offers.desk import OffersDesk
 from bot.offers.rules import load_rules
 from bot.privacy.desk import PrivacyDesk
 from bot.privacy.proof import PrivacyAsk
-from bot.privacy.verification import Verifier
 from bot.stock.catalog import CatalogIndex, catalog_signature
 from bot.stock.resolve import CONTEXT_SLOTS, StockAsk
 

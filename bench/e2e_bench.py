@@ -253,7 +253,7 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
                 if errors:
                     raise SystemExit(f"{name}: {len(errors)} errors while preparing the conversations, "
                                      f"first {errors[0]}")
-            # The prefill spent each conversation's flood allowance (bot/web/app.py: 10 at
+            # The prefill spent each conversation's flood allowance (bot/web/conversation.py: 10 at
             # once, then one a second); measured before it refills, its wait would be.
             time.sleep(FLOOD_REFILL_SECONDS)
         # Both servers stay up and take turns, so each phase of one has the machine in the

@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from bot.core.models import utcnow
 from bot.core.settings import load_settings
 from bot.handover import tickets as handover
 from bot.handover.agents import create_agent
@@ -152,7 +153,7 @@ async def test_staff_see_open_data_requests_by_due_date_and_move_them_on(console
 
     from bot.core.models import PrivacyRequest
 
-    now = dt.datetime.utcnow().replace(microsecond=0)
+    now = utcnow().replace(microsecond=0)
     with shop.begin() as session:
         session.add_all([
             PrivacyRequest(customer_id=1, kind="erasure", status="received", created_at=now,

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from bot.core.models import utcnow
 from bot.ops.rasa_server import SESSION_WINDOW_TURNS
 from tests.harness import (STOCK_TOKEN, TELEGRAM_USER, launch_chromium, next_of, outbox_code,
                            require_chromium, sent_to, web_chat, web_turn)
@@ -153,7 +154,7 @@ async def test_a_reload_replays_no_personal_data_after_logout_and_an_old_session
 
     with engine.begin() as connection:  # eight days without a message
         connection.execute(text("UPDATE chat_identities SET last_seen_at = :old WHERE external_id = :s"),
-                           {"old": dt.datetime.utcnow() - dt.timedelta(days=8), "s": session_id})
+                           {"old": utcnow() - dt.timedelta(days=8), "s": session_id})
     engine.dispose()
     client, renewed, events = await web_chat(stack, session_id)
     assert renewed != session_id

@@ -1,7 +1,9 @@
 """The gateway's REST endpoint and health, with Rasa and the action server down.
 
-The conversation itself, with the real Rasa, is in tests/test_integration.py.
+The conversation itself, with the real Rasa, is in tests/test_e2e_*.py.
 """
+import json
+
 import pytest
 
 from bot.core.settings import load_settings
@@ -239,3 +241,17 @@ def test_a_public_address_beyond_this_machine_wants_a_rest_token(tmp_path):
 
     with pytest.raises(SettingsError, match="GATEWAY_REST_TOKEN"):
         load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "PUBLIC_URL": "https://boutique.example"})
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"updates": "P000001-01"}',
+                                  b'{"updates": [' + b"[" * 50_000 + b"]" * 50_000 + b"]}",
+                                  json.dumps({"updates": [{}] * 10_001}).encode()])
+async def test_the_stock_api_refuses_what_is_not_a_list_of_updates_in_french(aiohttp_client, tmp_path,
+                                                                            shop_url, body):
+    """Checked without `assert`, which `python -O` would remove."""
+    client = await aiohttp_client(init_app(gateway_settings(tmp_path, shop_url,
+                                                            STOCK_API_TOKEN="stock-token-0123456789")))
+    response = await client.post("/api/stock", data=body, headers={
+        "Authorization": "Bearer stock-token-0123456789", "Content-Type": "application/json"})
+    assert response.status == 400
+    assert "Requête invalide" in (await response.json())["error"]

@@ -12,6 +12,8 @@ from bot.core.messaging import Messenger, send_queued_mail
 from bot.core.models import (BirthdayPush, ChatIdentity, ConsentLedgerEntry, Customer,
                              OutboundMessage, Product, Purchase, Variant, Voucher)
 from bot.core.replies import Pending
+from bot.customers import verification as ident
+from bot.customers.consent import set_consent
 from bot.offers.birthday import (BIRTHDAY_NO_YEAR, choose_offer, issue_birthday_voucher,
                                  read_birthday, window_for)
 from bot.offers.desk import ASK_BIRTHDAY, OffersDesk
@@ -20,8 +22,6 @@ from bot.offers.pushes import claim_queued, plan_pushes, queue_push, run_birthda
 from bot.offers.rules import RulesError, load_rules
 from bot.offers.vouchers import (VOUCHER_RE, check_voucher, code_from_image_path, image_path,
                                  qr_png, use_voucher)
-from bot.privacy import verification as ident
-from bot.privacy.consent import set_consent
 from bot.privacy.desk import CODE_SENT, PrivacyDesk
 from bot.privacy.proof import ASK_CONTACT, PrivacyAsk
 from tests.harness import SECRET, last_code

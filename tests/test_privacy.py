@@ -12,7 +12,8 @@ from bot.core.messaging import Messenger, send_queued_mail
 from bot.core.models import (ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest,
                              Reservation, Stock, Store)
 from bot.core.replies import Pending
-from bot.privacy import requests as privacy, verification as ident
+from bot.customers import verification as ident
+from bot.privacy import requests as privacy
 from bot.privacy.desk import CODE_SENT, PrivacyDesk
 from bot.privacy.proof import PrivacyAsk
 from bot.stock.reservations import hold

@@ -1,6 +1,6 @@
 """The shop database locked or down, as the action server meets it: customers get a
 polite message, nothing is lost or doubled, and service comes back by itself when the
-database returns. (Killed processes and a down action server: tests/test_integration.py.)
+database returns. (Killed processes and a down action server: tests/test_e2e_platform.py.)
 """
 import sqlite3
 import threading

@@ -129,7 +129,7 @@ def test_an_alert_for_one_store_waits_for_that_store(shop):
 
 
 def test_withdrawn_consent_means_no_message(shop):
-    from bot.privacy.consent import set_consent
+    from bot.customers.consent import set_consent
 
     with shop() as session:
         _product, variant = pegasus(session)

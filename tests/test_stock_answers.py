@@ -264,7 +264,7 @@ def test_parts_from_the_purchases_of_a_verified_customer(shop):
     from bot.core.chats import identity_for
     from bot.core.models import Customer
 
-    from bot.privacy.consent import set_consent
+    from bot.customers.consent import set_consent
 
     def personalisation(granted):
         with shop.begin() as session:  # an objection covers every channel

@@ -1,6 +1,6 @@
 """Telegram adapter against a local fake Bot API: updates in, exact API calls out.
 
-The conversation through the real Rasa is in tests/test_integration.py; here Rasa is
+The conversation through the real Rasa is in tests/test_e2e_channels.py; here Rasa is
 not running, which also proves the polite answer when it is down.
 """
 import pytest

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Tuple
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from dotenv import load_dotenv
 
 from bot.core.signing import signature
 
@@ -167,8 +170,6 @@ def _secret_file(path: Path) -> str:
 def load_dotenv_file(path: Path) -> None:
     """Load `.env` without overriding variables already set in the environment."""
     if path.exists():
-        from dotenv import load_dotenv
-
         load_dotenv(path, override=False)
 
 
@@ -240,8 +241,6 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
 
     timezone = env.get("SHOP_TIMEZONE", "").strip() or "Europe/Paris"
     try:
-        from zoneinfo import ZoneInfo
-
         ZoneInfo(timezone)
     except Exception:
         raise SettingsError(f"SHOP_TIMEZONE must be an IANA time zone, got {timezone!r}") from None

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from bot.core.models import Customer, Product, Purchase, Variant, Voucher
 from bot.core.text import MONTHS_FR, normalise
+from bot.customers.consent import allows_personalisation
 from bot.offers.rules import OfferRule, OfferRules
 from bot.offers.vouchers import new_voucher_code
-from bot.privacy.consent import allows_personalisation
 
 
 BIRTHDAY_NO_YEAR = 1904  # a leap year, so 29 February fits when only day and month are known

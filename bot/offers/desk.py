@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 from bot.core.models import Customer, Store
 from bot.core.replies import Pending, Reply, button
 from bot.core.text import format_date
+from bot.customers import verification as ident
+from bot.customers.consent import conversation_ref, set_consent
 from bot.offers.birthday import format_birthday, issue_birthday_voucher, read_birthday, window_for
 from bot.offers.loyalty import activate_card, card_text, mask_card, programme_text
 from bot.offers.rules import DEFAULT_TIMEZONE, OfferRules
 from bot.offers.vouchers import image_path, voucher_text
-from bot.privacy import verification as ident
-from bot.privacy.consent import conversation_ref, set_consent
 from bot.privacy.desk import PrivacyDesk
 from bot.privacy.proof import PrivacyAsk
 

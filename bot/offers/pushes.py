@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 from bot.core.db import session_scope
 from bot.core.models import (BirthdayPush, ChatIdentity, Consent, Customer, OutboundMessage, Store,
                              Voucher, utcnow)
+from bot.customers.consent import consent_granted
 from bot.offers.birthday import (Offer, birthday_voucher, choose_offer, issue_birthday_voucher,
                                  window_for)
 from bot.offers.rules import DEFAULT_TIMEZONE, OfferRules
 from bot.offers.vouchers import euros, image_path, voucher_text, voucher_value
-from bot.privacy.consent import consent_granted
 
 
 PUSH_CHANNELS = ("telegram", "email", "sms")

@@ -31,7 +31,7 @@ the same `action_session_start` Rasa runs after an hour of silence, with every s
 carried over and the `SessionStarted` event marked `continued`, at a turn that follows
 an understood message. Nothing the dialogue
 uses is lost: every rule covers one turn and context lives in slots (config.yml), and
-the gateway reads the continued sessions as one conversation (`bot.web.app.replay`). A
+the gateway reads the continued sessions as one conversation (`bot.web.history.replay`). A
 paused conversation (a person has it) is not continued. The action server is sent the
 tracker's state with the events of the customer's two latest messages, what the actions
 read (`action_call_format`), and no domain (`enable_selective_domain`). Once the model
@@ -52,9 +52,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import URL
 
+from bot.assistant.client import CONTINUED
 from bot.assistant.fallback import MISSES
 from bot.core import gcwatch
-from bot.assistant.client import CONTINUED
 from bot.core.db import sqlite_file_pool
 
 

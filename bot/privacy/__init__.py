@@ -1,3 +1,3 @@
-"""Personal data: proving who one is (one-time codes, customer tokens), consent per
-purpose and channel with its ledger, access, export, correction and erasure requests, and
-the privacy answer desk."""
+"""Personal-data rights: access, export, correction and erasure requests with their
+deadlines, consent changes and STOP per channel, the proof check every personal act asks
+first (`proof.py`), and the privacy answer desk."""

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Customer
 from bot.core.replies import Pending, Reply, button
 from bot.core.text import normalise
-from bot.privacy import requests, verification as ident
-from bot.privacy.consent import conversation_ref
+from bot.customers import verification as ident
+from bot.customers.consent import conversation_ref
+from bot.privacy import requests
 from bot.privacy.proof import ASK_CONTACT, PrivacyAsk, Proof
 
 CODE_SENT = ("Si ces coordonnées correspondent à un compte, un code à 6 chiffres vient d'être "

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from bot.core.chats import identity_for
 from bot.core.models import ChatIdentity, Customer
 from bot.core.replies import Pending, Reply
-from bot.privacy import verification as ident
+from bot.customers import verification as ident
 
 ASK_CONTACT = ("Pour protéger vos données, je dois d'abord vérifier votre identité. Donnez-moi "
                "votre adresse e-mail, votre numéro de mobile ou votre numéro de carte de fidélité.")

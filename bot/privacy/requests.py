@@ -20,7 +20,7 @@ from bot.core.models import (CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, C
                              OutboundMessage, PrivacyRequest, PrivacyRequestChange, Purchase,
                              Reservation, StockAlert, TicketMessage, TicketNote, VerificationCode,
                              Voucher)
-from bot.privacy.consent import set_consent
+from bot.customers.consent import set_consent
 from bot.stock.reservations import cancel as cancel_holds, release_hold
 
 DUE_DAYS = 30

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.models import (ChatIdentity, OutboundMessage, Product, StockAlert, Store, Variant,
                              utcnow)
-from bot.privacy.consent import consent_granted, conversation_ref, set_consent
+from bot.customers.consent import consent_granted, conversation_ref, set_consent
 
 ALERT_WORDING_VERSION = "alerte-stock-2025-01"
 ALERT_WORDING = ("En choisissant « Ici », vous acceptez de recevoir dans cette conversation "

@@ -12,7 +12,7 @@ from bot.core.chats import identity_for
 from bot.core.models import ProductLink, Purchase, Variant
 from bot.core.replies import Pending, Reply, button
 from bot.core.text import normalise
-from bot.privacy.consent import allows_personalisation
+from bot.customers.consent import allows_personalisation
 from bot.stock.catalog import CatalogIndex, ProductInfo
 from bot.stock.resolve import StockAsk
 from bot.stock.wording import machines_named

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bot.core.chats import find_identity
 from bot.core.models import Customer, Store
 from bot.core.text import normalise
-from bot.privacy.verification import verified_customer
+from bot.customers.verification import verified_customer
 from bot.stock.catalog import (CatalogIndex, ProductInfo, SearchResult, VariantInfo, match_value,
                                read_variant, tokens_of)
 from bot.stores import directory

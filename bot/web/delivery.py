@@ -16,7 +16,7 @@ from bot.core.chats import identity_for
 from bot.core.db import in_session
 from bot.core.models import OutboundMessage
 from bot.core.outbox import claim_for_channel, release
-from bot.privacy.consent import stop_chat
+from bot.customers.consent import stop_chat
 from bot.web.keys import DELIVERY, RASA, SESSIONS
 
 logger = logging.getLogger("comptoir.gateway")

@@ -15,7 +15,7 @@ from bot.core.chats import find_identity
 from bot.core.db import in_session
 from bot.core.models import Product
 from bot.core.redact import export_links_masked, hidden_if_personal
-from bot.privacy.verification import verified_customer
+from bot.customers.verification import verified_customer
 from bot.web.keys import RASA, SESSIONS
 
 

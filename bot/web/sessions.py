@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.chats import find_identity, identity_for
 from bot.core.db import in_session
-from bot.privacy.verification import accept_customer_token
+from bot.customers.verification import accept_customer_token
 from bot.web.keys import SESSIONS, SETTINGS
 
 # Holds last 48 h and are cancelled from the same chat: a web session id outlives them.

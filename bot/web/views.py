@@ -22,6 +22,7 @@ from bot.web.history import history
 from bot.web.keys import ENGINE, RASA, SESSIONS, SETTINGS, TELEGRAM
 
 
+MAX_STOCK_UPDATES = 10000
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -166,10 +167,12 @@ async def stock_update(request: web.Request) -> web.Response:
     require_bearer(request, request.app[SETTINGS].stock_api_token)
     try:
         body = await request.json()
-        updates = body["updates"]
-        assert isinstance(updates, list) and len(updates) <= 10000
-    except Exception:
-        raise BadRequest("Requête invalide : {\"updates\": [{\"sku\", \"store\", \"quantity\"}]} attendu.")
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested thousands deep
+        body = None
+    updates = body.get("updates") if isinstance(body, dict) else None
+    if not isinstance(updates, list) or len(updates) > MAX_STOCK_UPDATES:
+        raise BadRequest("Requête invalide : {\"updates\": [{\"sku\", \"store\", \"quantity\"}]} "
+                         f"attendu, au plus {MAX_STOCK_UPDATES} lignes.")
     try:
         result = await asyncio.to_thread(apply_stock_updates, request.app[SESSIONS], updates)
     except StockUpdateError as error:

@@ -10,8 +10,7 @@ refuse UPDATE and DELETE on SQLite and PostgreSQL alike.
 from alembic import op
 import sqlalchemy as sa
 
-from bot.core.ledger_guard import guard_ledger as _guard_ledger
-from bot.core.ledger_guard import unguard_ledger as _unguard_ledger
+from bot.core.ledger_guard import guard_ledger as _guard_ledger, unguard_ledger as _unguard_ledger
 
 
 revision = '0001'

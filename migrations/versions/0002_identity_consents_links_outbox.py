@@ -12,8 +12,7 @@ they are dropped before and re-created after, so the ledger stays append-only.
 from alembic import op
 import sqlalchemy as sa
 
-from bot.core.ledger_guard import guard_ledger as _guard_ledger
-from bot.core.ledger_guard import unguard_ledger as _unguard_ledger
+from bot.core.ledger_guard import guard_ledger as _guard_ledger, unguard_ledger as _unguard_ledger
 
 
 revision = '0002'

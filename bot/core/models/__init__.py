@@ -5,14 +5,15 @@ all on one `Base` and imported here, so `from bot.core.models import Store` is t
 in. Schema changes go through Alembic migrations in `migrations/`;
 `tests/test_migrations.py` checks that the migrations and these models agree.
 """
-from bot.core.models.base import (NAMING, Base, CONSENT_PURPOSES, CONSENT_CHANNELS, utcnow)
-from bot.core.models.shop import (Store, StoreHours, StoreClosure, Product, Variant, Stock,
-                                  Restock, Purchase, Reservation, StockAlert, ProductLink)
-from bot.core.models.customers import (Customer, ChatIdentity, Consent, ConsentLedgerEntry,
-                                       Voucher, BirthdayPush, ExportLink, PrivacyRequestChange,
-                                       PrivacyRequest, VerificationCode, UsedCustomerToken)
-from bot.core.models.support import (OutboundMessage, QueuedMail, HandoverTicket, TicketMessage,
-                                     TicketNote, Agent, LoginFailure, AgentSession, DataAccessLog)
+from bot.core.models.base import Base, CONSENT_CHANNELS, CONSENT_PURPOSES, NAMING, utcnow
+from bot.core.models.customers import (BirthdayPush, ChatIdentity, Consent, ConsentLedgerEntry,
+                                       Customer, ExportLink, PrivacyRequest, PrivacyRequestChange,
+                                       UsedCustomerToken, VerificationCode, Voucher)
+from bot.core.models.shop import (Product, ProductLink, Purchase, Reservation, Restock, Stock,
+                                  StockAlert, Store, StoreClosure, StoreHours, Variant)
+from bot.core.models.support import (Agent, AgentSession, DataAccessLog, HandoverTicket,
+                                     LoginFailure, OutboundMessage, QueuedMail, TicketMessage,
+                                     TicketNote)
 
 __all__ = [
     "NAMING", "Base", "CONSENT_PURPOSES", "CONSENT_CHANNELS", "utcnow", "Store", "StoreHours",

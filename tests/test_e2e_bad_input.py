@@ -39,7 +39,6 @@ BAD_TEXTS = ["", "   \n\t ", "a" * 100_000, "😀🎉👟" * 5, "<script>alert('
              "'; DROP TABLE customers; --", "\" OR 1=1 --", "/unknown_intent", '/inform{"size": ',
              '/check_stock{"product": "' + "x" * 3000 + '"}', "\x00\x01\x02", "‮ RTL override", "%s%s%n"]
 
-
 BAD_BODIES = [b"\xff\xfe\x00binary", b"not json", b'{"sender": "x"}', b'{"sender": 5, "message": "a"}',
               b'{"sender": "x", "message": ["a"]}', b"[]", b'{"sender": "", "message": "bonjour"}']
 

@@ -132,6 +132,15 @@ def export(session: Session, customer_id: int, conversations: Dict[str, List[dic
     }
 
 
+def customer_chats(session: Session, customer_id: int) -> Optional[List[str]]:
+    """The conversations (sender ids) linked to a customer; None once they are erased."""
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.erased_at is not None:
+        return None
+    return [i.external_id for i in session.execute(select(ChatIdentity).where(
+        ChatIdentity.customer_id == customer_id)).scalars()]
+
+
 def export_zip(data: Dict[str, Any]) -> bytes:
     """export.json plus one CSV per table, in a zip."""
     buffer = io.BytesIO()

@@ -122,6 +122,12 @@ class SearchResult:
     score: float = 0.0  # of the best match: ~5 for one rare exact word, more for several
 
 
+def product_names(session: Session, skus: Iterable[str]) -> Dict[str, str]:
+    """{sku: name} of the products among `skus` (the ones the bot talked about)."""
+    return dict(session.execute(select(Product.sku, Product.name)
+                                .where(Product.sku.in_(list(skus)))).all())
+
+
 def catalog_signature(session: Session) -> Tuple[int, ...]:
     """What changes when products are added, withdrawn or get new variants: cheap to ask
     often, so a running assistant notices a new product within seconds."""

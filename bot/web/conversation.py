@@ -22,12 +22,10 @@ from bot.privacy.requests import erase_conversations
 from bot.stores.geo import place_from_metadata
 from bot.web.keys import CONSOLE, CONVERSATIONS, LIMITER, RASA, SESSIONS, SETTINGS
 
-
 logger = logging.getLogger("comptoir.gateway")
 
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
-
 
 # Per conversation: a burst of 10 messages, then one a second; a sender further ahead
 # than MAX_FLOOD_WAIT seconds is answered at once instead of queued.
@@ -35,20 +33,15 @@ FLOOD_BURST, FLOOD_RATE, MAX_FLOOD_WAIT = 10, 1.0, 5.0
 
 REPLY_EMPTY = ("Je n'ai rien reçu. Écrivez-moi votre question, par exemple : "
                "« Vous avez les Pegasus 41 en 42 à Lyon ? »")
-
 REPLY_TOO_LONG = ("Votre message est un peu long pour moi. Pouvez-vous me le résumer "
                   f"en quelques phrases (moins de {MAX_MESSAGE_CHARS} caractères) ?")
-
 REPLY_RASA_DOWN = ("Désolé, notre assistant est momentanément indisponible. Réessayez dans "
                    "quelques minutes ; vos messages précédents ne sont pas perdus.")
-
 REPLY_ACTIONS_DOWN = ("Désolé, je n'arrive pas à consulter nos informations pour le moment. "
                       "Réessayez dans quelques instants.")
-
 REPLY_NOTHING = "Pardon, je n'ai pas de réponse à cela. Pouvez-vous reformuler ?"
 REPLY_FLOOD = ("Vous m'écrivez plus vite que je ne peux lire : patientez quelques secondes, "
                "puis renvoyez votre dernier message.")
-
 REPLY_FIELDS = ("text", "buttons", "image", "custom", "attachment")
 
 

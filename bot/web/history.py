@@ -7,13 +7,12 @@ import datetime as dt
 from typing import Any, Dict, List
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.assistant.client import CONTINUED, RasaUnavailable
 from bot.core.chats import find_identity
 from bot.core.db import in_session
-from bot.core.models import Product
+from bot.stock.catalog import product_names
 from bot.core.redact import export_links_masked, hidden_if_personal
 from bot.customers.verification import verified_customer
 from bot.web.keys import RASA, SESSIONS
@@ -34,8 +33,7 @@ async def ticket_context(app: web.Application, sender: str) -> List[Dict[str, An
             extra.append({"product": event["value"]})
     skus = {e["product"] for e in extra if "product" in e}
     if skus:
-        known = dict(await in_session(app[SESSIONS], lambda session: session.execute(
-            select(Product.sku, Product.name).where(Product.sku.in_(skus))).all()))
+        known = await in_session(app[SESSIONS], lambda session: product_names(session, skus))
         extra = [{"product": f"{known.get(e['product'], '')} ({e['product']})".strip()}
                  if "product" in e else e for e in extra]
     return [dict(m) for m in shown] + extra

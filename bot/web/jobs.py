@@ -4,10 +4,10 @@ restarts and replicas).
 """
 from __future__ import annotations
 
-import logging
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,7 +19,6 @@ from bot.stock.reservations import expire_due
 from bot.web.keys import SESSIONS, SETTINGS
 
 logger = logging.getLogger("comptoir.gateway")
-
 
 HOLD_EXPIRY_INTERVAL = 60
 BIRTHDAY_PUSH_INTERVAL = 300  # the job is idempotent: running it often only narrows delays

@@ -7,15 +7,13 @@ import asyncio
 import datetime as dt
 import json
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.core.db import in_session, ping
 from bot.core.http import require_bearer
-from bot.core.models import ChatIdentity, Customer
-from bot.privacy.requests import export, export_zip, use_export_link
+from bot.privacy.requests import customer_chats, export, export_zip, use_export_link
 from bot.stock.importer import StockUpdateError, apply_stock_updates
 from bot.web.conversation import MAX_SENDER_CHARS, converse
 from bot.web.history import history
@@ -76,14 +74,8 @@ async def export_download(request: web.Request) -> web.Response:
                             text="Ce lien d'export n'est pas valide, a déjà servi ou a expiré. "
                                  "Redemandez-le au chat.")
 
-    def senders(session) -> Optional[List[str]]:
-        customer = session.get(Customer, customer_id)
-        if customer is None or customer.erased_at is not None:
-            return None
-        return [i.external_id for i in session.execute(select(ChatIdentity).where(
-            ChatIdentity.customer_id == customer_id)).scalars()]
-
-    known = await in_session(request.app[SESSIONS], senders)
+    known = await in_session(request.app[SESSIONS],
+                             lambda session: customer_chats(session, customer_id))
     if known is None:
         return web.Response(status=410, content_type="text/plain", charset="utf-8",
                             text="Ces données ont été supprimées.")

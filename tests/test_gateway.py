@@ -2,6 +2,7 @@
 
 The conversation itself, with the real Rasa, is in tests/test_e2e_*.py.
 """
+import asyncio
 import json
 
 import pytest
@@ -152,9 +153,6 @@ async def test_json_nested_thousands_deep_is_a_clean_400(client):
 
 
 async def test_a_flood_from_one_sender_is_slowed_then_answered_at_once_others_unaffected(client):
-    import asyncio
-
-
     async def say(sender):
         response = await client.post("/webhooks/rest/webhook", json={"sender": sender, "message": "bonjour"})
         assert response.status == 200

@@ -3,13 +3,16 @@
 The conversation through the real Rasa is in tests/test_e2e_channels.py; here Rasa is
 not running, which also proves the polite answer when it is down.
 """
+import asyncio
+import time
+
 import pytest
 from sqlalchemy import select
 
 from bot.core.models import ConsentLedgerEntry
 from bot.core.settings import load_settings
 from bot.web.app import init_app
-from bot.web.conversation import REPLY_RASA_DOWN
+from bot.web.conversation import FLOOD_BURST, MAX_FLOOD_WAIT, REPLY_FLOOD, REPLY_RASA_DOWN
 from bot.web.keys import SETTINGS, TELEGRAM
 from integrations.telegram import PRIVATE_ONLY, STOP_REPLY, split_text
 from tests.harness import TELEGRAM_TEST_TOKEN, free_port
@@ -139,3 +142,25 @@ async def test_in_a_group_chat_the_bot_asks_for_a_private_conversation(gateway, 
     assert response.status == 200
     (sent,) = await fake.calls_matching(lambda c: c["method"] == "sendMessage", timeout=10)
     assert (int(sent["chat_id"]), sent["text"]) == (-100123, PRIVATE_ONLY)
+
+
+async def test_a_telegram_flood_gets_the_same_limit_as_every_channel_and_one_answer_each(gateway, fake):
+    """The gateway's one flood limit: a burst, then one message a second, and past
+    MAX_FLOOD_WAIT of backlog an answer at once instead of a long wait; nothing dropped
+    in silence, every message answered once in the same chat."""
+    client, _app = gateway
+    flood = FLOOD_BURST + int(MAX_FLOOD_WAIT) + 4
+    for update_id in range(flood):
+        response = await client.post(
+            "/webhooks/telegram", json={"update_id": 100 + update_id, **fake.user_message(USER, "bonjour")},
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        assert response.status == 200
+    deadline = time.monotonic() + 30
+    while True:
+        sent = [c["text"] for c in fake.calls if c["method"] == "sendMessage" and int(c["chat_id"]) == USER]
+        if len(sent) >= flood or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert len(sent) == flood
+    assert sent.count(REPLY_FLOOD) == 4
+    assert sent.count(REPLY_RASA_DOWN) == flood - 4  # Rasa is not running in this test

@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from bot.core.db import downgrade, make_engine, migrate
@@ -123,3 +123,23 @@ def test_upgrading_keeps_ledger_rows_and_its_append_only_guard(any_url):
         with engine.begin() as connection:
             connection.execute(ledger.delete())
     engine.dispose()
+
+
+def test_upgrading_drops_the_year_of_every_stored_birthday(any_url):
+    """Data minimisation: a birthday offer needs the day and the month only."""
+    migrate(any_url, "0007")
+    engine = make_engine(any_url)
+    with engine.begin() as connection:
+        for card, birthday in (("800000000101", dt.date(1985, 3, 12)),
+                               ("800000000102", dt.date(1992, 2, 29)), ("800000000103", None)):
+            connection.execute(text(
+                "INSERT INTO customers (loyalty_card, loyalty_status, loyalty_points, birthday, "
+                "language, created_at) VALUES (:card, 'active', 0, :birthday, 'fr', :now)"),
+                {"card": card, "birthday": birthday, "now": dt.datetime(2026, 1, 1)})
+    migrate(any_url)
+    customers = Base.metadata.tables["customers"]
+    with engine.connect() as connection:
+        kept = dict(connection.execute(select(customers.c.loyalty_card, customers.c.birthday)).all())
+    engine.dispose()
+    assert kept == {"800000000101": dt.date(1904, 3, 12), "800000000102": dt.date(1904, 2, 29),
+                    "800000000103": None}

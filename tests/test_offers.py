@@ -13,9 +13,9 @@ from bot.core.models import (BirthdayPush, ChatIdentity, ConsentLedgerEntry, Cus
                              OutboundMessage, Product, Purchase, Variant, Voucher)
 from bot.core.replies import Pending
 from bot.customers import verification as ident
+from bot.customers.birthday import format_birthday, read_birthday
 from bot.customers.consent import set_consent
-from bot.offers.birthday import (BIRTHDAY_NO_YEAR, choose_offer, issue_birthday_voucher,
-                                 read_birthday, window_for)
+from bot.offers.birthday import choose_offer, issue_birthday_voucher, window_for
 from bot.offers.desk import ASK_BIRTHDAY, OffersDesk
 from bot.offers.loyalty import activate_card_number, programme_text
 from bot.offers.pushes import claim_queued, plan_pushes, queue_push, run_birthday_pushes
@@ -191,7 +191,7 @@ def test_unknown_birthday_is_asked_and_stored_with_the_birthday_consent(shop, ou
     text = Chat.text(chat.say("code", "le 10 mars"))  # the NLU may take a date for a code
     assert "votre anniversaire est le 10 mars" in text and "Joyeux anniversaire" in text
     with shop.begin() as session:
-        assert session.get(Customer, customer_id).birthday == dt.date(BIRTHDAY_NO_YEAR, 3, 10)
+        assert session.get(Customer, customer_id).birthday == dt.date(1904, 3, 10)
         ledger = session.execute(select(ConsentLedgerEntry).where(
             ConsentLedgerEntry.customer_id == customer_id,
             ConsentLedgerEntry.purpose == "birthday")).scalars().all()
@@ -199,13 +199,16 @@ def test_unknown_birthday_is_asked_and_stored_with_the_birthday_consent(shop, ou
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("12 mars", dt.date(1904, 3, 12)), ("le 12 mars 1985", dt.date(1985, 3, 12)),
-    ("12/03/1985", dt.date(1985, 3, 12)), ("1er avril", dt.date(1904, 4, 1)),
-    ("je suis né le 29 fevrier", dt.date(1904, 2, 29)), ("03/11/85", dt.date(1985, 11, 3)),
-    ("31/02/1990", None), ("demain", None), ("12/03/2030", None),
+    ("12 mars", (3, 12)), ("le 12 mars 1985", (3, 12)), ("12/03/1985", (3, 12)),
+    ("1er avril", (4, 1)), ("je suis né le 29 fevrier", (2, 29)), ("03/11/85", (11, 3)),
+    ("12/03", (3, 12)), ("31/02/1990", None), ("demain", None), ("12/13", None),
 ])
-def test_birthday_dates_in_french_forms(text, expected):
-    assert read_birthday(text, TODAY) == expected
+def test_birthday_dates_in_french_forms_keep_day_and_month_only(text, expected):
+    """A year written is not kept: a birthday offer needs none, and no answer needs the age."""
+    day = read_birthday(text)
+    assert (day.month, day.day) == expected if expected else day is None
+    if day is not None:
+        assert day.year == 1904 and format_birthday(day) in ("12 mars", "1er avril", "29 février", "3 novembre")
 
 
 # Personal, not creepy ------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ def test_the_right_code_links_the_chat_and_shows_the_summary(shop, outbox):
     done = Chat.text(chat.say("code", last_code(outbox, CAMILLE)))
     assert done.startswith("Merci Camille, c'est bien vous.")
     assert "Voici ce que nous avons sur vous, Camille" in done and CAMILLE in done
+    assert "anniversaire : 12 mars\n" in done and "1904" not in done  # day and month, no age
     with shop() as session:
         assert session.execute(select(PrivacyRequest.kind)).scalars().all() == ["access"]
 
@@ -164,6 +165,7 @@ def test_an_export_has_all_of_one_customer_and_nothing_of_anyone_else(shop, outb
         consents = session.execute(text("SELECT count(*) FROM consents WHERE customer_id = 1")).scalar()
         others = session.execute(select(Customer.email).where(Customer.id != 1)).scalars().all()
     assert data["profile"][0]["email"] == CAMILLE
+    assert data["profile"][0]["birthday"] == "--03-12"  # ISO 8601 day and month, no year
     assert len(data["purchases"]) == purchases > 0
     assert len(data["consents"]) == consents > 0
     assert {row["customer_id"] for table in ("purchases", "consents", "consent_ledger", "requests")
@@ -177,9 +179,11 @@ def test_an_export_has_all_of_one_customer_and_nothing_of_anyone_else(shop, outb
 def test_corrections_are_validated_and_a_new_email_is_verified_first(shop, outbox):
     chat = Chat(shop, outbox)
     verify(chat, outbox)
-    assert "votre date de naissance ?" in Chat.text(chat.say("correct", "ma date de naissance est fausse"))
-    assert "sous la forme 12/03/1985" in Chat.text(chat.say("correct", "31/02/1991"))
+    assert "votre date d'anniversaire ?" in Chat.text(chat.say("correct", "ma date de naissance est fausse"))
+    assert "le jour et le mois, par exemple 12/03" in Chat.text(chat.say("correct", "31/02/1991"))
     assert "est à jour" in Chat.text(chat.say("correct", "03/03/1991"))
+    with shop() as session:  # the year given is not kept
+        assert session.get(Customer, 1).birthday == dt.date(1904, 3, 3)
     asked = Chat.text(chat.say("correct", "je veux changer mon email pour camille.neuve@example.org"))
     assert "j'envoie un code à ce nouveau contact (c•••@example.org)" in asked
     with shop() as session:
@@ -188,7 +192,7 @@ def test_corrections_are_validated_and_a_new_email_is_verified_first(shop, outbo
     assert done == "C'est fait : votre adresse e-mail est mise à jour."
     with shop() as session:
         customer = session.get(Customer, 1)
-        assert (customer.email, customer.birthday) == ("camille.neuve@example.org", dt.date(1991, 3, 3))
+        assert (customer.email, customer.birthday) == ("camille.neuve@example.org", dt.date(1904, 3, 3))
 
 
 def test_stop_in_the_middle_of_a_stock_question_stops_this_chat_unverified(shop, outbox):

@@ -1,12 +1,11 @@
 """The birthday offer: its window around the birthday, the choice of a personal offer
-(with consent) or the generic one, one voucher per member and year, birthdays read from
-what a shopper writes.
+(with consent) or the generic one, one voucher per member and year (birthdays are read
+and said by `bot.customers.birthday`).
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -16,13 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.core.models import Customer, Product, Purchase, Variant, Voucher
-from bot.core.text import MONTHS_FR, normalise
 from bot.customers.consent import allows_personalisation
 from bot.offers.rules import OfferRule, OfferRules
 from bot.offers.vouchers import new_voucher_code
-
-
-BIRTHDAY_NO_YEAR = 1904  # a leap year, so 29 February fits when only day and month are known
 
 
 def birthday_in(birthday: dt.date, year: int) -> dt.date:
@@ -129,40 +124,3 @@ def issue_birthday_voucher(session: Session, customer: Customer, window: Window,
             if existing is not None:  # a concurrent request issued it first
                 return existing, False
     raise RuntimeError("could not draw a unique voucher code")
-
-
-MONTHS_PLAIN = [normalise(m) for m in MONTHS_FR]
-
-
-def read_birthday(text: str, today: dt.date) -> Optional[dt.date]:
-    """"12 mars", "le 12 mars 1985", "12/03/1985", "12/03", "1er avril": a birth date, the
-    year BIRTHDAY_NO_YEAR when only the day and month are given."""
-    plain = f" {normalise(text)} "
-    day = month = year = None
-    named = re.search(r" (1er|\d{1,2}) (" + "|".join(MONTHS_PLAIN) + r")(?: (\d{4}))? ", plain)
-    numeric = re.search(r"\b(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{4}|\d{2}))?\b", text)
-    if named:
-        day = 1 if named.group(1) == "1er" else int(named.group(1))
-        month = MONTHS_PLAIN.index(named.group(2)) + 1
-        year = int(named.group(3)) if named.group(3) else None
-    elif numeric:
-        day, month = int(numeric.group(1)), int(numeric.group(2))
-        if numeric.group(3):
-            year = int(numeric.group(3))
-            if year < 100:  # "12/03/85"
-                year += 1900 if year > today.year % 100 else 2000
-    else:
-        return None
-    try:
-        value = dt.date(year or BIRTHDAY_NO_YEAR, month, day)
-    except ValueError:
-        return None
-    if year is not None and not (today.year - 120 <= year and value <= today):
-        return None
-    return value
-
-
-def format_birthday(value: dt.date) -> str:
-    day = "1er" if value.day == 1 else str(value.day)
-    text = f"{day} {MONTHS_FR[value.month - 1]}"
-    return text if value.year == BIRTHDAY_NO_YEAR else f"{text} {value.year}"

@@ -14,8 +14,9 @@ from bot.core.models import Customer, Store
 from bot.core.replies import Pending, Reply, button
 from bot.core.text import format_date
 from bot.customers import verification as ident
+from bot.customers.birthday import format_birthday, read_birthday
 from bot.customers.consent import conversation_ref, set_consent
-from bot.offers.birthday import format_birthday, issue_birthday_voucher, read_birthday, window_for
+from bot.offers.birthday import issue_birthday_voucher, window_for
 from bot.offers.loyalty import activate_card, card_text, mask_card, programme_text
 from bot.offers.rules import DEFAULT_TIMEZONE, OfferRules
 from bot.offers.vouchers import image_path, voucher_text
@@ -24,7 +25,7 @@ from bot.privacy.proof import PrivacyAsk
 
 BIRTHDAY_WORDING_VERSION = "birthday-date-2026-11"
 ASK_BIRTHDAY = ("Je n'ai pas encore votre date d'anniversaire. Quelle est-elle ? (par exemple "
-                "« 12 mars » ou « 12/03/1985 ») En me la donnant, vous acceptez que nous la "
+                "« 12 mars » ou « 12/03 » : le jour et le mois suffisent) En me la donnant, vous acceptez que nous la "
                 "conservions pour vous offrir un cadeau chaque année et vous le souhaiter ici ; "
                 "vous pourrez la retirer à tout moment.")
 NO_PROMO_CODE = ("Je n'ai pas de code promo à vous donner ici, et je ne peux pas vérifier les "
@@ -85,7 +86,7 @@ class OffersDesk:
         if not_member:
             return not_member
         if customer.birthday is None:
-            if ask.pending == Pending("birthday_date") and read_birthday(ask.text, self._today(customer)):
+            if ask.pending == Pending("birthday_date") and read_birthday(ask.text):
                 return self.answer_birthday_date(ask)
             return Reply().asking(Pending("birthday_date")).say(ASK_BIRTHDAY)
         today = self._today(customer)
@@ -116,10 +117,10 @@ class OffersDesk:
         customer = self.proof.customer(identity)
         if customer.birthday is not None:
             return self.answer_birthday(ask)
-        day = read_birthday(ask.text, self._today(customer))
+        day = read_birthday(ask.text)
         if day is None:
             return Reply().asking(Pending("birthday_date")).say(
-                "Je n'ai pas reconnu la date. Écrivez-la par exemple « 12 mars » ou « 12/03/1985 ».")
+                "Je n'ai pas reconnu la date. Écrivez-la par exemple « 12 mars » ou « 12/03 ».")
         customer.birthday = day
         set_consent(self.session, "birthday", identity.channel, True, customer_id=customer.id,
                     source_channel=identity.channel, source_conversation=conversation_ref(identity.id),

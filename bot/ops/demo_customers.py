@@ -38,13 +38,14 @@ class CustomersBuilder:
     price_by_variant: Dict[int, int]
 
     def _birthday(self, index: int, total: int, offset: Optional[int]) -> dt.date:
+        """Day and month only (the shop keeps no birth year); the year drawn spreads the
+        days as before and keeps the rest of the shop the same for a seed."""
         year = self.rng.randint(1950, 2006)
         if offset is not None:
             day = self.today + dt.timedelta(days=offset)
-            year = 1992 if (day.month, day.day) == (2, 29) else year
-            return dt.date(year, day.month, day.day)
+            return dt.date(m.BIRTHDAY_NO_YEAR, day.month, day.day)
         day_of_year = (index * 365 // total + self.rng.randint(0, 2)) % 365
-        return dt.date(year, 1, 1) + dt.timedelta(days=day_of_year)
+        return (dt.date(year, 1, 1) + dt.timedelta(days=day_of_year)).replace(year=m.BIRTHDAY_NO_YEAR)
 
     def build_customers(self, count: int) -> None:
         store_ids = [s["id"] for s in self.shop.stores if s["kind"] == "store"]

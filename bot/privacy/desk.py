@@ -16,6 +16,7 @@ from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Customer
 from bot.core.replies import Pending, Reply, button
 from bot.core.text import normalise
 from bot.customers import verification as ident
+from bot.customers.birthday import read_birthday
 from bot.customers.consent import conversation_ref
 from bot.privacy import requests
 from bot.privacy.proof import ASK_CONTACT, PrivacyAsk, Proof
@@ -29,7 +30,7 @@ FIELDS = [("email", ("email", "e mail", "mail", "courriel", "adresse electroniqu
           ("first_name", ("prenom",)),
           ("last_name", ("nom",))]
 FIELD_FR = {"email": "adresse e-mail", "phone": "numéro de mobile", "address": "adresse postale",
-            "birthday": "date de naissance", "first_name": "prénom", "last_name": "nom"}
+            "birthday": "date d'anniversaire", "first_name": "prénom", "last_name": "nom"}
 
 
 def read_field(text: str) -> Optional[str]:
@@ -193,11 +194,11 @@ class PrivacyDesk:
                 [button("Adresse e-mail", "correct_data", field="email"),
                  button("Mobile", "correct_data", field="phone"),
                  button("Adresse postale", "correct_data", field="address"),
-                 button("Date de naissance", "correct_data", field="birthday")])
+                 button("Date d'anniversaire", "correct_data", field="birthday")])
         value = self._value_in(ask.text, wanted)
         if not value:
             example = {"email": "prenom.nom@exemple.fr", "phone": "06 12 34 56 78",
-                       "address": "12 rue de la Paix, 75002, Paris", "birthday": "12/03/1985",
+                       "address": "12 rue de la Paix, 75002, Paris", "birthday": "12/03",
                        "first_name": "Camille", "last_name": "Martin"}[wanted]
             return Reply().asking(Pending("correct", wanted)).say(
                 f"Quelle est la bonne valeur pour votre {FIELD_FR[wanted]} ? (par exemple : {example})")
@@ -224,9 +225,8 @@ class PrivacyDesk:
         if wanted in ("email", "phone"):
             contact = ident.read_contact(text)
             return contact.value if contact else None
-        if wanted == "birthday":
-            found = re.search(r"\b\d{1,2}/\d{1,2}/\d{4}\b", text)
-            return found.group(0) if found else None
+        if wanted == "birthday":  # a date, even a wrong one ("31/02"): correct() says why
+            return text if read_birthday(text) or re.search(r"\b\d{1,2}[/.-]\d{1,2}\b", text) else None
         if wanted == "address":
             return text if re.search(r"\b\d{5}\b", text) else None
         words = text.strip().split()

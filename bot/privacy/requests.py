@@ -20,6 +20,7 @@ from bot.core.models import (CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, C
                              OutboundMessage, PrivacyRequest, PrivacyRequestChange, Purchase,
                              Reservation, StockAlert, TicketMessage, TicketNote, VerificationCode,
                              Voucher)
+from bot.customers.birthday import format_birthday, iso_day_month, read_birthday
 from bot.customers.consent import set_consent
 from bot.stock.reservations import cancel as cancel_holds, release_hold
 
@@ -82,7 +83,7 @@ def summary(session: Session, customer_id: int) -> str:
                                                      Consent.granted.is_(True))).scalars().all()
     holds = session.execute(select(Reservation).where(Reservation.customer_id == customer_id,
                                                       Reservation.status == "active")).scalars().all()
-    birthday = customer.birthday.strftime("%d/%m/%Y") if customer.birthday else "non renseigné"
+    birthday = format_birthday(customer.birthday) if customer.birthday else "non renseigné"
     address = ", ".join(v for v in (customer.address_line, customer.address_postcode,
                                     customer.address_city) if v) or "non renseignée"
     agreed = ", ".join(sorted({f"{PURPOSE_FR[c.purpose]} par {CHANNEL_FR[c.channel]}" for c in consents}))
@@ -116,7 +117,9 @@ def export(session: Session, customer_id: int, conversations: Dict[str, List[dic
                                  .where(ChatIdentity.customer_id == customer_id)).all()
     identity_ids = [i.id for i in identities]
     return {
-        "profile": _rows(session, Customer, Customer.id == customer_id),
+        "profile": [{**row, "birthday": iso_day_month(customer.birthday) if customer.birthday else None}
+                    for row, customer in zip(_rows(session, Customer, Customer.id == customer_id),
+                                             [session.get(Customer, customer_id)])],
         "chat_identities": _rows(session, ChatIdentity, ChatIdentity.customer_id == customer_id),
         "consents": _rows(session, Consent, Consent.customer_id == customer_id),
         "consent_ledger": _rows(session, ConsentLedgerEntry, ConsentLedgerEntry.customer_id == customer_id),
@@ -204,12 +207,9 @@ def correct(session: Session, customer_id: int, field: str, value: str) -> Optio
             return "Ce nom ne semble pas valide."
         setattr(customer, field, value)
     elif field == "birthday":
-        try:
-            day = dt.datetime.strptime(value, "%d/%m/%Y").date()
-        except ValueError:
-            return "Donnez la date sous la forme 12/03/1985."
-        if not dt.date(1900, 1, 1) <= day <= dt.date.today():
-            return "Cette date ne semble pas valide."
+        day = read_birthday(value)
+        if day is None:
+            return "Donnez le jour et le mois, par exemple 12/03 ou « 12 mars » (l'année n'est pas utile)."
         customer.birthday = day
     elif field == "address":
         parts = [p.strip() for p in value.split(",")]

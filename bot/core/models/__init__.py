@@ -6,9 +6,10 @@ in. Schema changes go through Alembic migrations in `migrations/`;
 `tests/test_migrations.py` checks that the migrations and these models agree.
 """
 from bot.core.models.base import Base, CONSENT_CHANNELS, CONSENT_PURPOSES, NAMING, utcnow
-from bot.core.models.customers import (BirthdayPush, ChatIdentity, Consent, ConsentLedgerEntry,
-                                       Customer, ExportLink, PrivacyRequest, PrivacyRequestChange,
-                                       UsedCustomerToken, VerificationCode, Voucher)
+from bot.core.models.customers import (BIRTHDAY_NO_YEAR, BirthdayPush, ChatIdentity, Consent,
+                                       ConsentLedgerEntry, Customer, ExportLink, PrivacyRequest,
+                                       PrivacyRequestChange, UsedCustomerToken, VerificationCode,
+                                       Voucher)
 from bot.core.models.shop import (Product, ProductLink, Purchase, Reservation, Restock, Stock,
                                   StockAlert, Store, StoreClosure, StoreHours, Variant)
 from bot.core.models.support import (Agent, AgentSession, DataAccessLog, HandoverTicket,
@@ -16,6 +17,7 @@ from bot.core.models.support import (Agent, AgentSession, DataAccessLog, Handove
                                      TicketNote)
 
 __all__ = [
+    "BIRTHDAY_NO_YEAR",
     "NAMING", "Base", "CONSENT_PURPOSES", "CONSENT_CHANNELS", "utcnow", "Store", "StoreHours",
     "StoreClosure", "Product", "Variant", "Stock", "Restock", "Purchase", "Reservation",
     "StockAlert", "ProductLink", "Customer", "ChatIdentity", "Consent", "ConsentLedgerEntry",

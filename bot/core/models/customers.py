@@ -4,10 +4,19 @@ links, one-time codes and used sign-in tokens.
 """
 from __future__ import annotations
 
+import datetime as dt
+from typing import Optional
+
 from sqlalchemy import (Boolean, CheckConstraint, Column, Date, DateTime, ForeignKey, Index,
                         Integer, String, Text, UniqueConstraint, event)
+from sqlalchemy.orm import validates
 
 from bot.core.models.base import Base, utcnow
+
+
+# A birthday offer needs the day and the month, never the year (data minimisation): every
+# birthday is stored in this leap year, so 29 February fits.
+BIRTHDAY_NO_YEAR = 1904
 
 
 class Customer(Base):
@@ -21,7 +30,7 @@ class Customer(Base):
     last_name = Column(String(80))
     email = Column(String(254), unique=True)
     phone = Column(String(20), unique=True)
-    birthday = Column(Date)  # year BIRTHDAY_NO_YEAR when the customer gave day and month only
+    birthday = Column(Date)  # day and month only: the year is always BIRTHDAY_NO_YEAR
     preferred_channel = Column(String(16))
     address_line = Column(String(200))
     address_postcode = Column(String(10))
@@ -37,6 +46,11 @@ class Customer(Base):
             "loyalty_status in ('none', 'pending', 'active', 'suspended')", name="loyalty_status"
         ),
     )
+
+    @validates("birthday")
+    def _day_and_month_only(self, _key: str, value: Optional[dt.date]) -> Optional[dt.date]:
+        """Whatever a caller passes, the year is not kept."""
+        return value.replace(year=BIRTHDAY_NO_YEAR) if value is not None else None
 
 
 class ChatIdentity(Base):

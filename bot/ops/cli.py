@@ -7,6 +7,7 @@
     gateway   run the gateway alone
     check     validate settings and print them (secrets hidden)
     stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
+    import    `import stores FILE`: the retailer's store sheet (--dry-run, --skip-invalid)
     holds     `holds expire`: free the stock of holds past their time
     agents    `agents add USERNAME`: a support console account (password asked)
     requests  personal-data requests with status and due date (--all for closed ones)
@@ -32,6 +33,8 @@ from bot.core.models import Base, utcnow
 from bot.core.settings import Settings, SettingsError, load_settings
 from bot.handover.agents import create_agent
 from bot.handover.hours import support_hours
+from bot.imports.feed import FeedError
+from bot.imports.stores import import_stores
 from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
 from bot.offers.pushes import plan_pushes, plan_summary, run_birthday_pushes
 from bot.offers.rules import RulesError, load_rules
@@ -50,19 +53,16 @@ def _step(text: str) -> None:
 
 
 def _redact_url(url: str) -> str:
-
     return make_url(url).render_as_string(hide_password=True)
 
 
 def cmd_migrate(settings: Settings, _args) -> int:
-
     _step(f"migrating shop database {_redact_url(settings.database_url)}")
     migrate(settings.database_url)
     return 0
 
 
 def cmd_seed(settings: Settings, args) -> int:
-
     migrate(settings.database_url)
     today = args.date or dt.datetime.now(ZoneInfo(settings.timezone)).date()
     seed = settings.demo_seed if args.seed is None else args.seed
@@ -84,7 +84,6 @@ def cmd_seed(settings: Settings, args) -> int:
 
 
 def _reset(engine) -> None:
-
     _step("emptying the shop database")
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
@@ -115,13 +114,11 @@ def prepare_shop(settings: Settings) -> None:
 
 
 def cmd_train(settings: Settings, args) -> int:
-
     ensure_model(settings.models_dir, progress=_step, force=args.force)
     return 0
 
 
 def cmd_gateway(settings: Settings, _args) -> int:
-
     # Turns in progress get a few seconds to finish on the way out, well within the
     # supervisor's grace period (aiohttp's default, 60 s, is past it).
     run_gateway(settings, shutdown_timeout=STOP_GRACE_SECONDS / 4)
@@ -140,7 +137,6 @@ def cmd_check(settings: Settings, _args) -> int:
 
 
 def cmd_up(settings: Settings, args) -> int:
-
     prepare_shop(settings)
     model = ensure_model(settings.models_dir, progress=_step)
     endpoints = write_endpoints(settings)
@@ -148,7 +144,6 @@ def cmd_up(settings: Settings, args) -> int:
 
 
 def cmd_stock(settings: Settings, args) -> int:
-
     if args.action == "set":
         updates = [{"sku": args.sku, "store": args.store, "quantity": args.quantity}]
     else:
@@ -166,8 +161,23 @@ def cmd_stock(settings: Settings, args) -> int:
     return 0
 
 
-def cmd_holds(settings: Settings, _args) -> int:
+def cmd_import(settings: Settings, args) -> int:
+    """A retailer's own file: checked row by row, then all written, or nothing."""
+    engine = make_engine(settings.database_url)
+    try:
+        report = import_stores(make_session_factory(engine), args.file, dry_run=args.dry_run,
+                               skip_invalid=args.skip_invalid)
+    except FeedError as error:
+        print(f"Import refusé : {error}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        print(line)
+    return 0 if report.written or (args.dry_run and not report.problems) else 1
 
+
+def cmd_holds(settings: Settings, _args) -> int:
     engine = make_engine(settings.database_url)
     expired = expire_due(make_session_factory(engine), utcnow())
     engine.dispose()
@@ -196,7 +206,6 @@ def cmd_agents(settings: Settings, args) -> int:
 
 
 def cmd_requests(settings: Settings, args) -> int:
-
     engine = make_engine(settings.database_url)
     with make_session_factory(engine)() as session:
         rows = list_requests(session, open_only=not args.all)
@@ -258,7 +267,6 @@ def cmd_vouchers(settings: Settings, args) -> int:
 
 
 def cmd_cards(settings: Settings, args) -> int:
-
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
@@ -305,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     requests = commands.add_parser("requests", help="personal-data requests and their due dates")
     requests.add_argument("--all", action="store_true", help="closed ones too")
+    imports = commands.add_parser("import", help="a retailer's own file (checked, then all or nothing)")
+    imports.add_argument("kind", choices=["stores"], help="stores: the business-profile store sheet")
+    imports.add_argument("file", type=Path)
+    imports.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
+    imports.add_argument("--skip-invalid", action="store_true", help="load the valid rows, report the others")
     holds = commands.add_parser("holds", help="holds for pickup")
     holds.add_argument("action", choices=["expire"])
     offers = commands.add_parser("offers", help="birthday pushes (run now, or --dry-run --date D)")
@@ -323,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
-            "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "holds": cmd_holds,
+            "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "import": cmd_import,
+            "holds": cmd_holds,
             "agents": cmd_agents, "requests": cmd_requests, "offers": cmd_offers,
             "vouchers": cmd_vouchers, "cards": cmd_cards}
 

@@ -1,0 +1,117 @@
+"""A retailer's store sheet (the business-profile bulk sheet) imported into the shop:
+checked row by row, reported in French by line and column, all or nothing, idempotent."""
+import datetime as dt
+import subprocess
+import sys
+
+from sqlalchemy import select
+
+from bot.core.models import Store, StoreClosure, StoreHours
+from bot.core.settings import PROJECT_ROOT
+from bot.imports.stores import import_stores
+from bot.stores import directory
+
+HEADER = ("Store code\tBusiness name\tAddress line 1\tAddress line 2\tLocality\tPostal code\t"
+          "Latitude\tLongitude\tPrimary phone\tMonday hours\tTuesday hours\tWednesday hours\t"
+          "Thursday hours\tFriday hours\tSaturday hours\tSunday hours\tSpecial hours")
+ANNECY = ("ANN-CTR\tComptoir Annecy\t4 rue Royale\tGalerie du lac\tAnnecy\t74000\t45.8992\t6.1294\t"
+          "+33 4 50 00 00 00\t09:30-12:30,14:00-19:00\t09:30-19:00\t09:30-19:00\t09:30-19:00\t"
+          "09:30-19:00\t09:00-19:30\tx\t2026-12-24: 09:00-16:00, 2026-12-25: x")
+NANCY = ("NAN-STA\tComptoir Nancy\t2 place Stanislas\t\tNancy\t54000\t\t\t\t10:00-19:00\t10:00-19:00\t"
+         "10:00-19:00\t10:00-19:00\t10:00-19:00\t10:00-19:00\t\t")
+
+
+def sheet(tmp_path, *rows, name="stores.tsv"):
+    path = tmp_path / name
+    path.write_text("\n".join((HEADER,) + rows) + "\n", encoding="utf-8")
+    return path
+
+
+def stores(shop):
+    with shop() as session:
+        return {s.code: s for s in session.execute(select(Store)).scalars()}
+
+
+def test_a_store_sheet_adds_stores_with_their_hours_special_days_and_no_invented_coordinates(shop, tmp_path):
+    report = import_stores(shop, sheet(tmp_path, ANNECY, NANCY))
+    assert report.written and sorted(report.added) == ["ANN-CTR", "NAN-STA"] and not report.problems
+    assert [str(n) for n in report.notes] == [
+        "ligne 3, colonne Latitude : coordonnées absentes : ce magasin n'entre pas dans les "
+        "calculs de distance"]
+    with shop() as session:
+        annecy = session.execute(select(Store).where(Store.code == "ANN-CTR")).scalar_one()
+        assert (annecy.name, annecy.address, annecy.city, annecy.postcode, annecy.phone) == (
+            "Comptoir Annecy", "4 rue Royale, Galerie du lac", "Annecy", "74000", "+33450000000")
+        assert (annecy.latitude, annecy.longitude) == (45.8992, 6.1294)
+        monday = sorted((h.opens_at, h.closes_at) for h in annecy.hours if h.weekday == 0)
+        assert monday == [(dt.time(9, 30), dt.time(12, 30)), (dt.time(14), dt.time(19))]
+        assert not [h for h in annecy.hours if h.weekday == 6]  # closed on Sundays
+        special = {c.day: (c.opens_at, c.closes_at) for c in annecy.closures}
+        assert special == {dt.date(2026, 12, 24): (dt.time(9), dt.time(16)),
+                           dt.date(2026, 12, 25): (None, None)}
+        nancy = session.execute(select(Store).where(Store.code == "NAN-STA")).scalar_one()
+        assert (nancy.latitude, nancy.longitude) == (None, None)
+        # The assistant answers for it at once: no retraining, no restart.
+        christmas_eve = dt.datetime(2026, 12, 24, 10, tzinfo=dt.timezone.utc)
+        answer = "\n".join(directory.store_hours_answer(session, "Annecy", christmas_eve, None))
+    assert "Comptoir Annecy" in answer and "16h" in answer
+
+
+def test_importing_the_same_sheet_again_changes_nothing_and_a_change_is_an_update(shop, tmp_path):
+    import_stores(shop, sheet(tmp_path, ANNECY, NANCY))
+    again = import_stores(shop, sheet(tmp_path, ANNECY, NANCY))
+    assert (again.added, again.updated, again.unchanged) == ([], [], 2)
+    later = import_stores(shop, sheet(tmp_path, ANNECY.replace("09:00-19:30", "09:00-20:00"), NANCY))
+    assert (later.added, later.updated, later.unchanged) == ([], ["ANN-CTR"], 1)
+    with shop() as session:
+        saturday = session.execute(select(StoreHours.closes_at).join(Store).where(
+            Store.code == "ANN-CTR", StoreHours.weekday == 5)).scalars().all()
+    assert saturday == [dt.time(20)]
+
+
+def test_one_bad_row_refuses_the_whole_sheet_with_its_line_and_column_in_french(shop, tmp_path):
+    before = stores(shop)
+    bad = NANCY.replace("54000", "5400").replace("NAN-STA", "NAN-GAR")
+    worse = ANNECY.replace("ANN-CTR", "ANN-SUD").replace("09:30-19:00\t09:00-19:30", "9h00-19h30\t19:00-09:00")
+    report = import_stores(shop, sheet(tmp_path, ANNECY, bad, worse))
+    assert not report.written
+    assert [str(p) for p in report.problems] == [
+        "ligne 3, colonne Postal code : « 5400 » n'est pas un code postal",
+        "ligne 4, colonne Saturday hours : « 19:00-09:00 » ferme avant d'ouvrir"]
+    assert stores(shop).keys() == before.keys()  # nothing written, not even Annecy
+
+
+def test_skip_invalid_loads_the_good_rows_and_dry_run_writes_nothing(shop, tmp_path):
+    bad = NANCY.replace("NAN-STA", "NAN STA")
+    dry = import_stores(shop, sheet(tmp_path, ANNECY, bad), dry_run=True, skip_invalid=True)
+    assert (dry.added, dry.written) == (["ANN-CTR"], False) and "ANN-CTR" not in stores(shop)
+    assert [p.column for p in dry.problems] == ["Store code"]
+    done = import_stores(shop, sheet(tmp_path, ANNECY, bad), skip_invalid=True)
+    assert done.written and done.added == ["ANN-CTR"] and "ANN-CTR" in stores(shop)
+
+
+def test_the_online_shop_and_a_code_twice_are_refused(shop, tmp_path):
+    online = ANNECY.replace("ANN-CTR", "WEB")
+    twice = NANCY.replace("NAN-STA", "ANN-CTR")
+    report = import_stores(shop, sheet(tmp_path, online, ANNECY, twice))
+    assert not report.written
+    assert [str(p) for p in report.problems] == [
+        "ligne 4, colonne Store code : « ANN-CTR » figure déjà ligne 3",
+        "ligne 2, colonne Store code : « WEB » est la boutique en ligne"]
+    with shop() as session:
+        assert session.execute(select(StoreClosure).join(Store).where(Store.code == "WEB")).first() is None
+
+
+def test_the_command_line_reports_and_refuses_a_file_that_is_not_a_store_sheet(shop_url, tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": shop_url, "COMPTOIR_VAR_DIR": str(tmp_path / "var")}
+    ok = subprocess.run([sys.executable, "-m", "bot", "import", "stores", str(sheet(tmp_path, NANCY)),
+                         "--dry-run"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("magasins : 1 ajouté(s), 0 modifié(s), 0 inchangé(s), 0 ligne(s) "
+                                "refusée(s) (rien n'est écrit)")
+    other = tmp_path / "products.csv"
+    other.write_text("id,title,price\nP1,Chaussure,12 EUR\n", encoding="utf-8")
+    refused = subprocess.run([sys.executable, "-m", "bot", "import", "stores", str(other)],
+                             cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1
+    assert "colonnes manquantes : Store code, Business name, Address line 1" in refused.stderr

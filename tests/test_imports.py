@@ -1,13 +1,16 @@
-"""A retailer's store sheet (the business-profile bulk sheet) imported into the shop:
-checked row by row, reported in French by line and column, all or nothing, idempotent."""
+"""A retailer's own files imported into the shop: the business-profile store sheet and a
+CRM export of members and consents; checked row by row, reported in French by line and
+column, all or nothing, idempotent."""
 import datetime as dt
 import subprocess
 import sys
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bot.core.models import Store, StoreClosure, StoreHours
+from bot.core.models import ConsentLedgerEntry, Customer, Store, StoreClosure, StoreHours
 from bot.core.settings import PROJECT_ROOT
+from bot.customers.consent import consent_granted
+from bot.imports.customers import import_consents, import_customers
 from bot.imports.stores import import_stores
 from bot.stores import directory
 
@@ -115,3 +118,80 @@ def test_the_command_line_reports_and_refuses_a_file_that_is_not_a_store_sheet(s
                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1
     assert "colonnes manquantes : Store code, Business name, Address line 1" in refused.stderr
+
+
+MEMBERS = ("card,first_name,last_name,email,phone,home_store,preferred_channel,birthday,status\n"
+           "800000009001,Ysaline,Quenot,ysaline.quenot@exemple.fr,07 99 88 77 66,LYS-PDI,email,"
+           "1990-07-14,active\n"
+           "800000009002,Hugo,Lefort,,,,,29/02,pending\n")
+CONSENTS = ("card;purpose;channel;state;when;source\n"
+            "800000009001;offers;email;granted;2026-02-01T10:30;formulaire magasin LYS-PDI\n"
+            "800000009001;birthday;email;granted;2026-02-01;formulaire magasin LYS-PDI\n"
+            "800000009002;offers;sms;withdrawn;2026-02-03;site web\n")
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_loyalty_members_from_a_crm_export_keep_their_birthday_without_the_year(shop, tmp_path):
+    report = import_customers(shop, write(tmp_path, "members.csv", MEMBERS))
+    assert report.written and report.added == ["800000009001", "800000009002"] and not report.problems
+    with shop() as session:
+        ysaline = session.execute(select(Customer).where(Customer.loyalty_card == "800000009001")).scalar_one()
+        home = session.get(Store, ysaline.home_store_id)
+        assert (ysaline.email, ysaline.phone, home.code, ysaline.preferred_channel, ysaline.loyalty_status) == (
+            "ysaline.quenot@exemple.fr", "+33799887766", "LYS-PDI", "email", "active")
+        assert ysaline.birthday == dt.date(1904, 7, 14)  # the year 1990 is not kept
+        hugo = session.execute(select(Customer).where(Customer.loyalty_card == "800000009002")).scalar_one()
+        assert (hugo.birthday, hugo.loyalty_status, hugo.email) == (dt.date(1904, 2, 29), "pending", None)
+    again = import_customers(shop, write(tmp_path, "members.csv", MEMBERS))
+    assert (again.added, again.updated, again.unchanged) == ([], [], 2)
+
+
+def test_a_member_file_with_mistakes_is_refused_line_by_line(shop, tmp_path):
+    bad = (MEMBERS.replace("ysaline.quenot@exemple.fr", "ysaline.quenot@")
+           .replace("29/02", "31/02").replace("LYS-PDI", "ZZZ-999")
+           + "800000000001,Camille,Martin,ysaline.new@exemple.fr,,,,,active\n"
+           + "12345,Jo,Bar,,,,,,\n")
+    report = import_customers(shop, write(tmp_path, "members.csv", bad))
+    assert not report.written
+    assert [str(p) for p in report.problems] == [
+        "ligne 2, colonne email : « ysaline.quenot@ » n'est pas une adresse e-mail",
+        "ligne 3, colonne birthday : « 31/02 » n'est pas une date qui existe",
+        "ligne 5, colonne card : « 12345 » n'est pas un numéro de carte (12 chiffres)"]
+    taken = MEMBERS + "800000009003,Alex,Roy,camille.martin@example.org,,,,,\n"
+    report = import_customers(shop, write(tmp_path, "members.csv", taken), skip_invalid=True)
+    assert [str(p) for p in report.problems] == [
+        "ligne 4, colonne email : déjà celui de la carte 800000000001"]
+    assert report.written and report.added == ["800000009001", "800000009002"]
+
+
+def test_consents_are_ledgered_as_an_import_with_their_evidence_once(shop, tmp_path):
+    import_customers(shop, write(tmp_path, "members.csv", MEMBERS))
+    report = import_consents(shop, write(tmp_path, "consents.csv", CONSENTS))
+    assert report.written and len(report.updated) == 3 and not report.problems
+    with shop() as session:
+        ysaline = session.execute(select(Customer.id).where(Customer.loyalty_card == "800000009001")).scalar()
+        assert consent_granted(session, "offers", "email", customer_id=ysaline)
+        ledger = session.execute(select(ConsentLedgerEntry).where(
+            ConsentLedgerEntry.customer_id == ysaline).order_by(ConsentLedgerEntry.id)).scalars().all()
+        assert [(e.purpose, e.new_state, e.source_channel) for e in ledger] == [
+            ("offers", True, "import"), ("birthday", True, "import")]
+        assert ledger[0].source_conversation == "formulaire magasin LYS-PDI ; décidé le 2026-02-01T10:30"
+        count = session.execute(select(func.count()).select_from(ConsentLedgerEntry)).scalar()
+    again = import_consents(shop, write(tmp_path, "consents.csv", CONSENTS))
+    assert (again.updated, again.unchanged) == ([], 3)
+    with shop() as session:
+        assert session.execute(select(func.count()).select_from(ConsentLedgerEntry)).scalar() == count
+
+
+def test_a_consent_for_an_unknown_card_or_purpose_refuses_the_file(shop, tmp_path):
+    bad = CONSENTS + "800000009999;offers;email;granted;2026-02-01;site web\n" \
+                     "800000000001;lottery;email;granted;2026-02-01;site web\n"
+    report = import_consents(shop, write(tmp_path, "consents.csv", bad))
+    assert not report.written
+    assert [p.line for p in report.problems][:1] == [2]  # members not imported yet
+    assert "ligne 6, colonne purpose : « lottery » n'est pas un usage" in str(report.problems[-1])

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 PROGRESS_FROM_ROWS = 2000  # a progress bar on files this long or longer
@@ -21,6 +22,14 @@ PROGRESS_FROM_ROWS = 2000  # a progress bar on files this long or longer
 
 class FeedError(ValueError):
     """The file cannot be read at all (missing, not text, missing columns)."""
+
+
+class RowError(ValueError):
+    """One row refused: the column at fault and why, in French."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 @dataclass(frozen=True)
@@ -83,3 +92,13 @@ def read_rows(path: Path, required: Tuple[str, ...]) -> List[Tuple[int, Dict[str
 def with_progress(rows: List, label: str) -> Iterable:
     """The rows, with a progress bar on stderr for long files."""
     return tqdm(rows, desc=label, unit=" lignes") if len(rows) >= PROGRESS_FROM_ROWS else rows
+
+
+def finish(session: Session, report: Report, dry_run: bool, skip_invalid: bool) -> None:
+    """Commit what the import did, unless it is a dry run or a row was refused without
+    `skip_invalid`: then roll it all back."""
+    if not dry_run and (skip_invalid or not report.problems):
+        session.commit()
+        report.written = True
+    else:
+        session.rollback()

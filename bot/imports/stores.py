@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.models import Store, StoreClosure, StoreHours
-from bot.imports.feed import Problem, Report, read_rows, with_progress
+from bot.imports.feed import Problem, Report, RowError, finish, read_rows, with_progress
 
 REQUIRED = ("Store code", "Business name", "Address line 1", "Locality", "Postal code")
 DAYS = ("Monday hours", "Tuesday hours", "Wednesday hours", "Thursday hours", "Friday hours",
@@ -32,12 +32,6 @@ CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 TIME_RE = re.compile(r"^(\d{1,2})[:h](\d{2})$")
 CLOSED = ("", "x", "fermé", "ferme", "closed")
 Span = Tuple[dt.time, dt.time]
-
-
-class RowError(ValueError):
-    def __init__(self, column: str, message: str) -> None:
-        super().__init__(message)
-        self.column = column
 
 
 @dataclass
@@ -189,14 +183,12 @@ def import_stores(factory: sessionmaker, path: Path, dry_run: bool = False,
             report.notes.append(Problem(line, "Latitude", "coordonnées absentes : ce magasin "
                                         "n'entre pas dans les calculs de distance"))
         rows.append(row)
-    write = not dry_run and (skip_invalid or not report.problems)
     with factory() as session:
         online = set(session.execute(select(Store.code).where(Store.kind == "online")).scalars())
         for row in with_progress(rows, "magasins"):
             if row.code in online:
                 report.problems.append(Problem(seen[row.code], "Store code",
                                                f"« {row.code} » est la boutique en ligne"))
-                write = write and skip_invalid
                 continue
             outcome = _apply(session, row)
             if outcome == "added":
@@ -205,9 +197,5 @@ def import_stores(factory: sessionmaker, path: Path, dry_run: bool = False,
                 report.updated.append(row.code)
             else:
                 report.unchanged += 1
-        if write:
-            session.commit()
-            report.written = True
-        else:
-            session.rollback()
+        finish(session, report, dry_run, skip_invalid)
     return report

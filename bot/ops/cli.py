@@ -7,7 +7,7 @@
     gateway   run the gateway alone
     check     validate settings and print them (secrets hidden)
     stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
-    import    `import stores FILE`: the retailer's store sheet (--dry-run, --skip-invalid)
+    import    `import stores|customers|consents FILE`: the retailer's own files (--dry-run, --skip-invalid)
     holds     `holds expire`: free the stock of holds past their time
     agents    `agents add USERNAME`: a support console account (password asked)
     requests  personal-data requests with status and due date (--all for closed ones)
@@ -33,6 +33,7 @@ from bot.core.models import Base, utcnow
 from bot.core.settings import Settings, SettingsError, load_settings
 from bot.handover.agents import create_agent
 from bot.handover.hours import support_hours
+from bot.imports.customers import import_consents, import_customers
 from bot.imports.feed import FeedError
 from bot.imports.stores import import_stores
 from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
@@ -161,12 +162,15 @@ def cmd_stock(settings: Settings, args) -> int:
     return 0
 
 
+IMPORTS = {"stores": import_stores, "customers": import_customers, "consents": import_consents}
+
+
 def cmd_import(settings: Settings, args) -> int:
     """A retailer's own file: checked row by row, then all written, or nothing."""
     engine = make_engine(settings.database_url)
     try:
-        report = import_stores(make_session_factory(engine), args.file, dry_run=args.dry_run,
-                               skip_invalid=args.skip_invalid)
+        report = IMPORTS[args.kind](make_session_factory(engine), args.file, dry_run=args.dry_run,
+                                    skip_invalid=args.skip_invalid)
     except FeedError as error:
         print(f"Import refusé : {error}", file=sys.stderr)
         return 1
@@ -314,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     requests = commands.add_parser("requests", help="personal-data requests and their due dates")
     requests.add_argument("--all", action="store_true", help="closed ones too")
     imports = commands.add_parser("import", help="a retailer's own file (checked, then all or nothing)")
-    imports.add_argument("kind", choices=["stores"], help="stores: the business-profile store sheet")
+    imports.add_argument("kind", choices=sorted(IMPORTS), help="stores (the business-profile store "
+                         "sheet), customers and consents (a CRM export)")
     imports.add_argument("file", type=Path)
     imports.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     imports.add_argument("--skip-invalid", action="store_true", help="load the valid rows, report the others")

@@ -5,13 +5,17 @@ import datetime as dt
 import subprocess
 import sys
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from bot.core.models import ConsentLedgerEntry, Customer, Store, StoreClosure, StoreHours
+from bot.core.chats import identity_for
+from bot.core.models import (ConsentLedgerEntry, Customer, OutboundMessage, Stock, Store,
+                             StoreClosure, StoreHours, Variant)
 from bot.core.settings import PROJECT_ROOT
 from bot.customers.consent import consent_granted
 from bot.imports.customers import import_consents, import_customers
+from bot.imports.inventory import import_inventory
 from bot.imports.stores import import_stores
+from bot.stock.alerts import subscribe_here
 from bot.stores import directory
 
 HEADER = ("Store code\tBusiness name\tAddress line 1\tAddress line 2\tLocality\tPostal code\t"
@@ -195,3 +199,53 @@ def test_a_consent_for_an_unknown_card_or_purpose_refuses_the_file(shop, tmp_pat
     assert not report.written
     assert [p.line for p in report.problems][:1] == [2]  # members not imported yet
     assert "ligne 6, colonne purpose : « lottery » n'est pas un usage" in str(report.problems[-1])
+
+
+def stock_of(shop, sku, code):
+    with shop() as session:
+        return session.execute(
+            select(Stock.quantity).join(Variant, Variant.id == Stock.variant_id)
+            .join(Store, Store.id == Stock.store_id)
+            .where(Variant.sku == sku, Store.code == code)).scalar()
+
+
+def test_a_local_inventory_feed_sets_stock_fires_alerts_once_and_changes_nothing_twice(shop, tmp_path):
+    with shop.begin() as session:  # a shopper waits for this variant at Lille
+        variant = session.execute(select(Variant).where(Variant.sku == "P000001-05")).scalar_one()
+        lille = session.execute(select(Store).where(Store.code == "LIL-CTR")).scalar_one()
+        identity = identity_for(session, "web", "web-waiting-1")
+        session.execute(update(Stock).where(Stock.variant_id == variant.id, Stock.store_id == lille.id)
+                        .values(quantity=0, reserved=0))
+        assert subscribe_here(session, identity, variant.id, lille.id)
+        ean = variant.ean
+    feed = ("store_code\tid\tquantity\tavailability\tpickup_method\tpickup_sla\n"
+            "LIL-CTR\tP000001-05\t6\tin_stock\tbuy\tsame day\n"
+            f"online\t{ean}\t\tout_of_stock\t\t\n")
+    report = import_inventory(shop, write(tmp_path, "inventory.tsv", feed))
+    assert report.written and not report.problems
+    assert (stock_of(shop, "P000001-05", "LIL-CTR"), stock_of(shop, "P000001-05", "WEB")) == (6, 0)
+    with shop() as session:
+        alerts = session.execute(select(OutboundMessage).where(OutboundMessage.kind == "back_in_stock")).scalars().all()
+    assert [a.text for a in alerts] == [alerts[0].text] and "de retour en stock à Lille" in alerts[0].text
+    again = import_inventory(shop, write(tmp_path, "inventory.tsv", feed))
+    assert (again.added, again.updated, again.unchanged) == ([], [], 2)
+
+
+def test_an_inventory_line_that_cannot_be_true_refuses_the_feed(shop, tmp_path):
+    before = stock_of(shop, "P000001-05", "LIL-CTR")
+    feed = ("store_code,id,quantity,availability\n"
+            "LIL-CTR,P000001-05,3,in_stock\n"
+            "ZZZ-000,P000001-05,3,in_stock\n"
+            "LIL-CTR,P999999-99,1,in_stock\n"
+            "LIL-CTR,P000001-14,2,out_of_stock\n"
+            "LIL-CTR,P000001-15,,in_stock\n"
+            "LIL-CTR,P000001-05,4,in_stock\n")
+    report = import_inventory(shop, write(tmp_path, "inventory.csv", feed))
+    assert not report.written
+    assert [str(p) for p in report.problems] == [
+        "ligne 3, colonne store_code : « ZZZ-000 » n'est pas un magasin connu",
+        "ligne 4, colonne id : « P999999-99 » n'est pas un article connu",
+        "ligne 5, colonne availability : « out_of_stock » avec 2 unités",
+        "ligne 6, colonne quantity : nombre d'unités manquant",
+        "ligne 7, colonne id : « P000001-05 » à « LIL-CTR » figure déjà ligne 2"]
+    assert stock_of(shop, "P000001-05", "LIL-CTR") == before

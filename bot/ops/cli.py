@@ -7,7 +7,7 @@
     gateway   run the gateway alone
     check     validate settings and print them (secrets hidden)
     stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
-    import    `import stores|customers|consents FILE`: the retailer's own files (--dry-run, --skip-invalid)
+    import    `import stores|inventory|customers|consents FILE`: the retailer's own files (--dry-run, --skip-invalid)
     holds     `holds expire`: free the stock of holds past their time
     agents    `agents add USERNAME`: a support console account (password asked)
     requests  personal-data requests with status and due date (--all for closed ones)
@@ -35,6 +35,7 @@ from bot.handover.agents import create_agent
 from bot.handover.hours import support_hours
 from bot.imports.customers import import_consents, import_customers
 from bot.imports.feed import FeedError
+from bot.imports.inventory import import_inventory
 from bot.imports.stores import import_stores
 from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
 from bot.offers.pushes import plan_pushes, plan_summary, run_birthday_pushes
@@ -162,7 +163,8 @@ def cmd_stock(settings: Settings, args) -> int:
     return 0
 
 
-IMPORTS = {"stores": import_stores, "customers": import_customers, "consents": import_consents}
+IMPORTS = {"stores": import_stores, "inventory": import_inventory, "customers": import_customers,
+           "consents": import_consents}
 
 
 def cmd_import(settings: Settings, args) -> int:
@@ -319,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     requests.add_argument("--all", action="store_true", help="closed ones too")
     imports = commands.add_parser("import", help="a retailer's own file (checked, then all or nothing)")
     imports.add_argument("kind", choices=sorted(IMPORTS), help="stores (the business-profile store "
-                         "sheet), customers and consents (a CRM export)")
+                         "sheet), inventory (the local inventory feed), customers and consents "
+                         "(a CRM export)")
     imports.add_argument("file", type=Path)
     imports.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     imports.add_argument("--skip-invalid", action="store_true", help="load the valid rows, report the others")

@@ -153,6 +153,12 @@ def test_loyalty_members_from_a_crm_export_keep_their_birthday_without_the_year(
         assert (hugo.birthday, hugo.loyalty_status, hugo.email) == (dt.date(1904, 2, 29), "pending", None)
     again = import_customers(shop, write(tmp_path, "members.csv", MEMBERS))
     assert (again.added, again.updated, again.unchanged) == ([], [], 2)
+    renamed = import_customers(shop, write(tmp_path, "names.csv", "card,last_name\n800000009001,Quenot-Roy\n"))
+    assert renamed.updated == ["800000009001"]
+    with shop() as session:  # columns the file leaves out are kept
+        ysaline = session.execute(select(Customer).where(Customer.loyalty_card == "800000009001")).scalar_one()
+        assert (ysaline.last_name, ysaline.email, ysaline.birthday) == (
+            "Quenot-Roy", "ysaline.quenot@exemple.fr", dt.date(1904, 7, 14))
 
 
 def test_a_member_file_with_mistakes_is_refused_line_by_line(shop, tmp_path):

@@ -62,6 +62,14 @@ def day_and_month(cell: str) -> Optional[dt.date]:
 
 
 def _member(row: Dict[str, str], stores: Dict[str, int]) -> Dict[str, object]:
+    """The member's fields from the columns the file has: a column the export leaves out
+    changes nothing (an empty cell in a column it has clears that field)."""
+    values = _member_values(row, stores)
+    columns = {"loyalty_card": "card", "home_store_id": "home_store", "loyalty_status": "status"}
+    return {key: value for key, value in values.items() if columns.get(key, key) in row}
+
+
+def _member_values(row: Dict[str, str], stores: Dict[str, int]) -> Dict[str, object]:
     values: Dict[str, object] = {"loyalty_card": _card(row)}
     for column in ("first_name", "last_name"):
         name = row.get(column, "")
@@ -117,7 +125,7 @@ def import_customers(factory: sessionmaker, path: Path, dry_run: bool = False,
             customer = session.execute(select(Customer).where(
                 Customer.loyalty_card == values["loyalty_card"])).scalar_one_or_none()
             for column in ("email", "phone"):
-                if values[column] is None:
+                if values.get(column) is None:
                     continue
                 other = session.execute(select(Customer.loyalty_card).where(
                     getattr(Customer, column) == values[column])).scalar_one_or_none()
@@ -126,6 +134,7 @@ def import_customers(factory: sessionmaker, path: Path, dry_run: bool = False,
                     break
             else:
                 if customer is None:
+                    values.setdefault("loyalty_status", "active")
                     session.add(Customer(**values))
                     report.added.append(str(values["loyalty_card"]))
                 elif any(getattr(customer, key) != value for key, value in values.items()):

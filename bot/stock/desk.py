@@ -92,7 +92,6 @@ class StockDesk:
         store = self.session.get(Store, store_id)
         return directory.hours_view(store, self.now).today_line
 
-
     def answer_nearest(self, ask: StockAsk) -> Reply:
         reply = Reply()
         store, origin = self.resolver.place(ask)
@@ -128,7 +127,6 @@ class StockDesk:
         reply.say("\n".join(lines))
         reply.slots["pending"] = None
         return reply
-
 
     def answer_hold(self, ask: StockAsk) -> Reply:
         reply = Reply()
@@ -184,7 +182,6 @@ class StockDesk:
         reply.slots.update(stock_store=store.code, pending=None)
         return reply
 
-
     def answer_cancel(self, ask: StockAsk) -> Reply:
         reply = Reply()
         identity = identity_for(self.session, ask.channel, ask.sender)
@@ -202,7 +199,6 @@ class StockDesk:
             reply.say(f"Votre réservation {held.code} ({held.quantity} × {name} à {store.name}) "
                       "est annulée.")
         return reply
-
 
     def answer_alert(self, ask: StockAsk) -> Reply:
         reply = Reply()
@@ -237,7 +233,6 @@ class StockDesk:
                              f"{where}, une seule fois. Écrivez STOP pour annuler.")
         return reply.say(f"Vous êtes déjà inscrit : je vous préviendrai ici dès que {title} "
                          f"est de retour{where}.")
-
 
     def answer_parts(self, ask: StockAsk) -> Reply:
         return PartsDesk(self.session, self.index).answer(ask)

@@ -255,3 +255,23 @@ def test_an_inventory_line_that_cannot_be_true_refuses_the_feed(shop, tmp_path):
         "ligne 6, colonne quantity : nombre d'unités manquant",
         "ligne 7, colonne id : « P000001-05 » à « LIL-CTR » figure déjà ligne 2"]
     assert stock_of(shop, "P000001-05", "LIL-CTR") == before
+
+
+def test_held_units_stay_held_and_a_new_stock_line_is_added(shop, tmp_path):
+    with shop.begin() as session:
+        variant = session.execute(select(Variant).where(Variant.sku == "P000001-05")).scalar_one()
+        lille = session.execute(select(Store).where(Store.code == "LIL-CTR")).scalar_one()
+        session.execute(update(Stock).where(Stock.variant_id == variant.id, Stock.store_id == lille.id)
+                        .values(quantity=3, reserved=2))
+        nowhere = session.execute(select(Store).where(Store.code == "NCE-MAS")).scalar_one()
+        session.execute(Stock.__table__.delete().where(Stock.variant_id == variant.id,
+                                                       Stock.store_id == nowhere.id))
+    too_low = import_inventory(shop, write(tmp_path, "low.csv", "store_code,id,quantity,availability\n"
+                                                                "LIL-CTR,P000001-05,1,limited_availability\n"))
+    assert [str(p) for p in too_low.problems] == [
+        "ligne 2, colonne quantity : 2 unités sont réservées pour un retrait : le stock ne peut "
+        "pas descendre à 1"]
+    added = import_inventory(shop, write(tmp_path, "new.csv", "store_code,id,quantity,availability\n"
+                                                              "NCE-MAS,P000001-05,5,in_stock\n"))
+    assert added.added == ["P000001-05@NCE-MAS"] and stock_of(shop, "P000001-05", "NCE-MAS") == 5
+    assert stock_of(shop, "P000001-05", "LIL-CTR") == 3

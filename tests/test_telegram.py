@@ -150,11 +150,14 @@ async def test_a_telegram_flood_gets_the_same_limit_as_every_channel_and_one_ans
     in silence, every message answered once in the same chat."""
     client, _app = gateway
     flood = FLOOD_BURST + int(MAX_FLOOD_WAIT) + 4
-    for update_id in range(flood):
+
+    async def post(update_id):
         response = await client.post(
             "/webhooks/telegram", json={"update_id": 100 + update_id, **fake.user_message(USER, "bonjour")},
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
         assert response.status == 200
+
+    await asyncio.gather(*(post(update_id) for update_id in range(flood)))
     deadline = time.monotonic() + 30
     while True:
         sent = [c["text"] for c in fake.calls if c["method"] == "sendMessage" and int(c["chat_id"]) == USER]
@@ -162,5 +165,7 @@ async def test_a_telegram_flood_gets_the_same_limit_as_every_channel_and_one_ans
             break
         await asyncio.sleep(0.1)
     assert len(sent) == flood
-    assert sent.count(REPLY_FLOOD) == 4
-    assert sent.count(REPLY_RASA_DOWN) == flood - 4  # Rasa is not running in this test
+    # 4 beyond the backlog; one fewer if the updates took over a second to arrive (a slow
+    # machine refills the allowance meanwhile).
+    assert sent.count(REPLY_FLOOD) in (3, 4)
+    assert sent.count(REPLY_RASA_DOWN) == flood - sent.count(REPLY_FLOOD)  # Rasa is not running here

@@ -31,7 +31,9 @@ from pathlib import Path
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 
+from bot.core.models import Stock, Store, Variant
 from bot.core.settings import PROJECT_ROOT
 
 SEED_DAY = dt.date(2026, 3, 12)
@@ -160,6 +162,15 @@ async def run_action(action, track):
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, track, {})
     return dispatcher.messages, events
+
+
+def stock_quantity(shop, sku, code):
+    """On-hand units of a variant (by SKU) at a store (by code), as the database has them."""
+    with shop() as session:
+        return session.execute(
+            select(Stock.quantity).join(Variant, Variant.id == Stock.variant_id)
+            .join(Store, Store.id == Stock.store_id)
+            .where(Variant.sku == sku, Store.code == code)).scalar()
 
 
 STOCK_TOKEN = "integration-stock-token"

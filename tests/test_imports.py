@@ -17,6 +17,7 @@ from bot.imports.inventory import import_inventory
 from bot.imports.stores import import_stores
 from bot.stock.alerts import subscribe_here
 from bot.stores import directory
+from tests.harness import stock_quantity
 
 HEADER = ("Store code\tBusiness name\tAddress line 1\tAddress line 2\tLocality\tPostal code\t"
           "Latitude\tLongitude\tPrimary phone\tMonday hours\tTuesday hours\tWednesday hours\t"
@@ -207,14 +208,6 @@ def test_a_consent_for_an_unknown_card_or_purpose_refuses_the_file(shop, tmp_pat
     assert "ligne 6, colonne purpose : « lottery » n'est pas un usage" in str(report.problems[-1])
 
 
-def stock_of(shop, sku, code):
-    with shop() as session:
-        return session.execute(
-            select(Stock.quantity).join(Variant, Variant.id == Stock.variant_id)
-            .join(Store, Store.id == Stock.store_id)
-            .where(Variant.sku == sku, Store.code == code)).scalar()
-
-
 def test_a_local_inventory_feed_sets_stock_fires_alerts_once_and_changes_nothing_twice(shop, tmp_path):
     with shop.begin() as session:  # a shopper waits for this variant at Lille
         variant = session.execute(select(Variant).where(Variant.sku == "P000001-05")).scalar_one()
@@ -229,7 +222,7 @@ def test_a_local_inventory_feed_sets_stock_fires_alerts_once_and_changes_nothing
             f"online\t{ean}\t\tout_of_stock\t\t\n")
     report = import_inventory(shop, write(tmp_path, "inventory.tsv", feed))
     assert report.written and not report.problems
-    assert (stock_of(shop, "P000001-05", "LIL-CTR"), stock_of(shop, "P000001-05", "WEB")) == (6, 0)
+    assert (stock_quantity(shop, "P000001-05", "LIL-CTR"), stock_quantity(shop, "P000001-05", "WEB")) == (6, 0)
     with shop() as session:
         alerts = session.execute(select(OutboundMessage).where(OutboundMessage.kind == "back_in_stock")).scalars().all()
     assert [a.text for a in alerts] == [alerts[0].text] and "de retour en stock à Lille" in alerts[0].text
@@ -238,7 +231,7 @@ def test_a_local_inventory_feed_sets_stock_fires_alerts_once_and_changes_nothing
 
 
 def test_an_inventory_line_that_cannot_be_true_refuses_the_feed(shop, tmp_path):
-    before = stock_of(shop, "P000001-05", "LIL-CTR")
+    before = stock_quantity(shop, "P000001-05", "LIL-CTR")
     feed = ("store_code,id,quantity,availability\n"
             "LIL-CTR,P000001-05,3,in_stock\n"
             "ZZZ-000,P000001-05,3,in_stock\n"
@@ -254,7 +247,7 @@ def test_an_inventory_line_that_cannot_be_true_refuses_the_feed(shop, tmp_path):
         "ligne 5, colonne availability : « out_of_stock » avec 2 unités",
         "ligne 6, colonne quantity : nombre d'unités manquant",
         "ligne 7, colonne id : « P000001-05 » à « LIL-CTR » figure déjà ligne 2"]
-    assert stock_of(shop, "P000001-05", "LIL-CTR") == before
+    assert stock_quantity(shop, "P000001-05", "LIL-CTR") == before
 
 
 def test_held_units_stay_held_and_a_new_stock_line_is_added(shop, tmp_path):
@@ -273,5 +266,5 @@ def test_held_units_stay_held_and_a_new_stock_line_is_added(shop, tmp_path):
         "pas descendre à 1"]
     added = import_inventory(shop, write(tmp_path, "new.csv", "store_code,id,quantity,availability\n"
                                                               "NCE-MAS,P000001-05,5,in_stock\n"))
-    assert added.added == ["P000001-05@NCE-MAS"] and stock_of(shop, "P000001-05", "NCE-MAS") == 5
-    assert stock_of(shop, "P000001-05", "LIL-CTR") == 3
+    assert added.added == ["P000001-05@NCE-MAS"] and stock_quantity(shop, "P000001-05", "NCE-MAS") == 5
+    assert stock_quantity(shop, "P000001-05", "LIL-CTR") == 3

@@ -1,5 +1,5 @@
 """A customer's birthday, day and month only: read from what a shopper writes ("12 mars",
-"1er avril", "12/03", "12/03/1985": a year given is not kept) and said back ("12 mars").
+"1er avril", "12/03", "12/03/1985", "--03-12": a year given is not kept) and said back ("12 mars").
 A birthday offer needs no year, and no answer or export needs the customer's age."""
 from __future__ import annotations
 
@@ -14,13 +14,17 @@ MONTHS_PLAIN = [normalise(m) for m in MONTHS_FR]
 
 
 def read_birthday(text: str) -> Optional[dt.date]:
-    """The day and month written, as a date in BIRTHDAY_NO_YEAR; None without one."""
+    """The day and month written, as a date in BIRTHDAY_NO_YEAR; None without one. ISO
+    forms ("1985-03-12", "--03-12") are read month first, the French ones day first."""
     plain = f" {normalise(text)} "
     named = re.search(r" (1er|\d{1,2}) (" + "|".join(MONTHS_PLAIN) + r")(?: \d{4})? ", plain)
+    iso = re.search(r"(?<![\d-])(?:\d{4}-|--)(\d{2})-(\d{2})(?!\d)", text)
     numeric = re.search(r"\b(\d{1,2})[/.-](\d{1,2})(?:[/.-](?:\d{4}|\d{2}))?\b", text)
     if named:
         day = 1 if named.group(1) == "1er" else int(named.group(1))
         month = MONTHS_PLAIN.index(named.group(2)) + 1
+    elif iso:
+        month, day = int(iso.group(1)), int(iso.group(2))
     elif numeric:
         day, month = int(numeric.group(1)), int(numeric.group(2))
     else:

@@ -22,7 +22,8 @@ from typing import Dict, List, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from bot.core.models import BIRTHDAY_NO_YEAR, CONSENT_CHANNELS, CONSENT_PURPOSES, Customer, Store
+from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Customer, Store
+from bot.customers.birthday import read_birthday
 from bot.customers.consent import set_consent
 from bot.customers.verification import EMAIL_RE, normalise_phone
 from bot.imports.feed import Problem, Report, RowError, finish, read_rows, with_progress
@@ -44,21 +45,15 @@ def _card(row: Dict[str, str]) -> str:
 
 
 def day_and_month(cell: str) -> Optional[dt.date]:
-    """"12/03", "12/03/1985", "--03-12", "1985-03-12": the birthday in BIRTHDAY_NO_YEAR."""
+    """The birthday, day and month only (bot.customers.birthday reads every form)."""
     if not cell:
         return None
-    iso = re.fullmatch(r"(?:\d{4}|-)-(\d{2})-(\d{2})", cell)
-    french = re.fullmatch(r"(\d{1,2})[/.](\d{1,2})(?:[/.]\d{2,4})?", cell)
-    if iso:
-        month, day = int(iso.group(1)), int(iso.group(2))
-    elif french:
-        day, month = int(french.group(1)), int(french.group(2))
-    else:
+    day = read_birthday(cell)
+    if day is None:
+        if re.search(r"\d", cell):
+            raise RowError("birthday", f"« {cell} » n'est pas une date qui existe")
         raise RowError("birthday", f"« {cell} » n'est pas un anniversaire (12/03 ou --03-12)")
-    try:
-        return dt.date(BIRTHDAY_NO_YEAR, month, day)
-    except ValueError:
-        raise RowError("birthday", f"« {cell} » n'est pas une date qui existe") from None
+    return day
 
 
 def _member(row: Dict[str, str], stores: Dict[str, int]) -> Dict[str, object]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.models import Stock, StockAlert, Store, Variant, utcnow
 from bot.imports.feed import Problem, Report, RowError, finish, read_rows, with_progress
 from bot.stock.alerts import fire_alerts
+from bot.stock.availability import StockChange
 
 REQUIRED = ("store_code", "id", "availability")
 AVAILABILITY = ("in_stock", "out_of_stock", "limited_availability", "on_display_to_order")
@@ -102,7 +103,8 @@ def _write(session: Session, changes: List[Tuple[int, str, int, int, int]],
         row = {"v": variant_id, "s": store_id, "q": quantity, "now": now}
         (updates if before else inserts).append(row)
         (report.updated if before else report.added).append(label)
-        if (before[0] if before else 0) - held <= 0 < quantity - held:
+        if StockChange(variant_id, store_id, (before[0] if before else 0) - held,
+                       quantity - held).back_in_stock:
             back.append((variant_id, store_id))
     if updates:
         session.execute(update(Stock).where(Stock.variant_id == bindparam("v"),

@@ -159,6 +159,11 @@ class StockChange:
     before: int  # available units before the change
     after: int
 
+    @property
+    def back_in_stock(self) -> bool:
+        """None available before, some now: the moment alerts are due."""
+        return self.before <= 0 < self.after
+
 
 def set_stock(session: Session, variant_id: int, store_id: int, quantity: int) -> StockChange:
     """Set the on-hand quantity of a variant at a location (inventory count, delivery).
@@ -181,7 +186,7 @@ def set_stock(session: Session, variant_id: int, store_id: int, quantity: int) -
                                              Stock.store_id == store_id))
                     .values(quantity=quantity, updated_at=utcnow()))
     change = StockChange(variant_id, store_id, before, quantity - row.reserved)
-    if change.before <= 0 < change.after:
+    if change.back_in_stock:
         fire_alerts(session, variant_id, store_id)
     return change
 

@@ -50,7 +50,7 @@ def apply_stock_updates(factory: sessionmaker, updates: Iterable[Mapping]) -> Di
                 change = set_stock(session, variant_id, store_id, quantity)
             except ValueError as error:
                 raise StockUpdateError(f"ligne {number} : {error}") from None
-            back += change.before <= 0 < change.after
+            back += change.back_in_stock
         alerts = session.execute(select(OutboundMessage.id).where(
             OutboundMessage.id > before)).scalars().all()
     return {"updated": len(updates), "back_in_stock": back, "alerts_queued": len(alerts)}

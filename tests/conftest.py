@@ -152,3 +152,14 @@ def agent(stack):
                             capture_output=True, cwd=PROJECT_ROOT, env=stack.env, timeout=120)
     assert result.returncode == 0, result.stderr
     return "claire"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed end-to-end test shows the stack's last log lines (they hold no personal
+    data: the teardown checks that), so that a CI failure can be read from its report."""
+    outcome = yield
+    report = outcome.get_result()
+    stack = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and isinstance(stack, Stack):
+        report.sections.append(("stack log (last 60 lines)", "\n".join(stack.lines[-60:])))

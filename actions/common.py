@@ -67,7 +67,7 @@ class _CatalogCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._index: Optional[CatalogIndex] = None
-        self._signature: Tuple[int, ...] = ()
+        self._signature: Tuple[object, ...] = ()
         self._loaded_at = self._checked_at = 0.0
 
     def get(self, session: Session) -> CatalogIndex:

@@ -173,6 +173,12 @@ def stock_quantity(shop, sku, code):
             .where(Variant.sku == sku, Store.code == code)).scalar()
 
 
+def table_file(path: Path, header: str, rows) -> Path:
+    """A retailer's file as the imports read it: a header line, then the rows."""
+    path.write_text("\n".join((header,) + tuple(rows)) + "\n", encoding="utf-8")
+    return path
+
+
 STOCK_TOKEN = "integration-stock-token"
 TILL_TOKEN = "integration-till-token"
 

@@ -1,12 +1,14 @@
 """End to end, stock and stores: hours, a stock question with its size, a hold and its
 cancellation, buttons, the nearest store from a shared position, a back-in-stock alert
-after a stock update, a product we do not carry.
+after a stock update, a product we do not carry, a product imported while running.
 """
 import re
-
+import subprocess
+import sys
 
 import pytest
 
+from bot.core.settings import PROJECT_ROOT
 from tests.harness import STOCK_TOKEN, outbox_code, texts
 
 pytestmark = pytest.mark.slow
@@ -113,3 +115,21 @@ def test_stop_in_the_middle_of_a_stock_question(stack):
     assert "quelle taille" in texts(stack.say("stopper-1", "vous avez les pegasus 41 homme ?"))
     stopped = texts(stack.say("stopper-1", "STOP"))
     assert stopped.startswith("C'est noté : vous ne recevrez plus aucun message de notre part")
+
+
+def test_a_product_imported_while_running_is_answered_at_once(stack, tmp_path):
+    """No restart, no retraining: the action server's catalog notices the new product."""
+    before = texts(stack.say("imported-1", "vous avez les hoka mafate speed 4 à lyon part dieu ?"))
+    assert "Hoka Mafate Speed 4" not in before
+    products, inventory = tmp_path / "products.tsv", tmp_path / "inventory.tsv"
+    products.write_text("id\ttitle\tbrand\tproduct_type\tprice\tgtin\n"
+                        "MAFATE-4\tHoka Mafate Speed 4\tHoka\tRunning > Chaussures de trail\t165.00 EUR\t"
+                        "4006381333931\n", encoding="utf-8")
+    inventory.write_text("store_code\tid\tquantity\tavailability\nLYS-PDI\tMAFATE-4\t3\tin_stock\n",
+                         encoding="utf-8")
+    for kind, path in (("products", products), ("inventory", inventory)):
+        done = subprocess.run([sys.executable, "-m", "bot", "import", kind, str(path)], cwd=PROJECT_ROOT,
+                              env=stack.env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+    answer = texts(stack.say("imported-2", "vous avez les hoka mafate speed 4 à lyon part dieu ?"))
+    assert "Hoka Mafate Speed 4" in answer and "165 €" in answer and "À Lyon Part-Dieu : en stock." in answer

@@ -17,7 +17,7 @@ from bot.imports.inventory import import_inventory
 from bot.imports.stores import import_stores
 from bot.stock.alerts import subscribe_here
 from bot.stores import directory
-from tests.harness import stock_quantity
+from tests.harness import stock_quantity, table_file
 
 HEADER = ("Store code\tBusiness name\tAddress line 1\tAddress line 2\tLocality\tPostal code\t"
           "Latitude\tLongitude\tPrimary phone\tMonday hours\tTuesday hours\tWednesday hours\t"
@@ -30,9 +30,7 @@ NANCY = ("NAN-STA\tComptoir Nancy\t2 place Stanislas\t\tNancy\t54000\t\t\t\t10:0
 
 
 def sheet(tmp_path, *rows, name="stores.tsv"):
-    path = tmp_path / name
-    path.write_text("\n".join((HEADER,) + rows) + "\n", encoding="utf-8")
-    return path
+    return table_file(tmp_path / name, HEADER, rows)
 
 
 def stores(shop):
@@ -105,7 +103,7 @@ def test_the_online_shop_and_a_code_twice_are_refused(shop, tmp_path):
     assert not report.written
     assert [str(p) for p in report.problems] == [
         "ligne 4, colonne Store code : « ANN-CTR » figure déjà ligne 3",
-        "ligne 2, colonne Store code : « WEB » est la boutique en ligne"]
+        "ligne 2, colonne Labels : « WEB » est la boutique en ligne : libellé online attendu"]
     with shop() as session:
         assert session.execute(select(StoreClosure).join(Store).where(Store.code == "WEB")).first() is None
 

@@ -143,3 +143,36 @@ def test_upgrading_drops_the_year_of_every_stored_birthday(any_url):
     engine.dispose()
     assert kept == {"800000000101": dt.date(1904, 3, 12), "800000000102": dt.date(1904, 2, 29),
                     "800000000103": None}
+
+
+def test_upgrading_to_product_feed_fields_keeps_every_stock_line(any_url):
+    """0009 rebuilds the variants table on SQLite (an EAN becomes optional): the stock of the
+    variants survives it, even when migrated in one go from before 0008's data update, and
+    the foreign keys are enforced again afterwards."""
+    migrate(any_url, "0007")
+    engine = make_engine(any_url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO stores (id, code, kind, name, address, city, postcode, "
+                                "timezone) VALUES (1, 'X', 'store', 'X', '', '', '', 'Europe/Paris')"))
+        connection.execute(text("INSERT INTO products (id, sku, name, brand, department, category, "
+                                "price_cents, description, active) VALUES "
+                                "(1, 'P1', 'n', 'b', 'd', 'c', 100, '', :yes)"), {"yes": True})
+        connection.execute(text("INSERT INTO variants (id, product_id, sku, ean) VALUES "
+                                "(1, 1, 'P1-1', '3000000000017')"))
+        connection.execute(text("INSERT INTO stock (variant_id, store_id, quantity, reserved, "
+                                "updated_at) VALUES (1, 1, 5, 0, :now)"), {"now": dt.datetime(2026, 1, 1)})
+        connection.execute(text(
+            "INSERT INTO customers (loyalty_card, loyalty_status, loyalty_points, birthday, "
+            "language, created_at) VALUES ('800000000101', 'active', 0, :day, 'fr', :now)"),
+            {"day": dt.date(1985, 3, 12), "now": dt.datetime(2026, 1, 1)})
+    engine.dispose()
+    engine = _migrated(any_url)
+    tables = Base.metadata.tables
+    with engine.begin() as connection:
+        assert connection.execute(select(tables["stock"].c.quantity)).scalars().all() == [5]
+        connection.execute(insert(tables["variants"]), [dict(id=2, product_id=1, sku="P1-2", ean=None)])
+    with pytest.raises(IntegrityError):
+        with engine.begin() as connection:
+            connection.execute(insert(tables["stock"]), [dict(variant_id=99, store_id=1, quantity=1,
+                                                              reserved=0, updated_at=dt.datetime(2026, 1, 1))])
+    engine.dispose()

@@ -4,7 +4,8 @@ their consents from a CRM export (CSV or TSV).
 customers: `card` (12 digits), `first_name`, `last_name`, `email`, `phone`, `home_store`
 (a store code), `preferred_channel` (email, sms, post, telegram, web), `birthday` (day
 and month: "12/03", "--03-12", or a full date whose year is dropped), `status` (active,
-pending or suspended; active by default). Members are matched by card number.
+pending or suspended; active by default), `points` (the loyalty balance). Members are
+matched by card number.
 
 consents: `card`, `purpose` (offers, birthday, back_in_stock, personalisation),
 `channel`, `state` (granted or withdrawn), `when` (the date the customer decided),
@@ -60,7 +61,8 @@ def _member(row: Dict[str, str], stores: Dict[str, int]) -> Dict[str, object]:
     """The member's fields from the columns the file has: a column the export leaves out
     changes nothing (an empty cell in a column it has clears that field)."""
     values = _member_values(row, stores)
-    columns = {"loyalty_card": "card", "home_store_id": "home_store", "loyalty_status": "status"}
+    columns = {"loyalty_card": "card", "home_store_id": "home_store", "loyalty_status": "status",
+               "loyalty_points": "points"}
     return {key: value for key, value in values.items() if columns.get(key, key) in row}
 
 
@@ -93,6 +95,10 @@ def _member_values(row: Dict[str, str], stores: Dict[str, int]) -> Dict[str, obj
     if status not in STATUSES:
         raise RowError("status", f"« {status} » n'est pas un statut ({', '.join(STATUSES)})")
     values["loyalty_status"] = status
+    points = row.get("points", "") or "0"
+    if not points.isdigit() or int(points) > 10_000_000:
+        raise RowError("points", f"« {points} » n'est pas un nombre de points")
+    values["loyalty_points"] = int(points)
     return values
 
 

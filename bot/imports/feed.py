@@ -34,13 +34,14 @@ class RowError(ValueError):
 
 @dataclass(frozen=True)
 class Problem:
-    line: int
+    line: Optional[int]  # None: about the database, not a line of the file
     column: Optional[str]
     message: str
 
     def __str__(self) -> str:
-        where = f"ligne {self.line}" + (f", colonne {self.column}" if self.column else "")
-        return f"{where} : {self.message}"
+        where = ", ".join(([f"ligne {self.line}"] if self.line is not None else [])
+                          + ([f"colonne {self.column}"] if self.column else []))
+        return f"{where} : {self.message}" if where else self.message
 
 
 @dataclass
@@ -50,6 +51,7 @@ class Report:
     kind: str
     added: List[str] = field(default_factory=list)
     updated: List[str] = field(default_factory=list)
+    withdrawn: List[str] = field(default_factory=list)  # products no longer offered
     unchanged: int = 0
     problems: List[Problem] = field(default_factory=list)  # rows refused
     notes: List[Problem] = field(default_factory=list)  # rows taken, with something to know
@@ -57,8 +59,10 @@ class Report:
 
     def lines(self) -> List[str]:
         state = "écrit" if self.written else "rien n'est écrit"
+        withdrawn = f"{len(self.withdrawn)} retiré(s), " if self.withdrawn else ""
         head = (f"{self.kind} : {len(self.added)} ajouté(s), {len(self.updated)} modifié(s), "
-                f"{self.unchanged} inchangé(s), {len(self.problems)} ligne(s) refusée(s) ({state})")
+                f"{withdrawn}{self.unchanged} inchangé(s), {len(self.problems)} ligne(s) refusée(s) "
+                f"({state})")
         return [head] + [f"  erreur, {p}" for p in self.problems] + [f"  note, {n}" for n in self.notes]
 
 

@@ -3,13 +3,14 @@ keeps it (CSV or TSV, Google Business Profile's column names):
 
     Store code, Business name, Address line 1, [Address line 2], Locality, Postal code,
     [Latitude], [Longitude], [Primary phone], [Monday hours] ... [Sunday hours],
-    [Special hours]
+    [Special hours], [Labels]
 
 Hours are "09:00-19:00" or several spans "09:30-12:30,14:00-19:00"; "x" (or an empty
 cell) is closed that day. Special hours list days: "2026-12-24: 09:00-16:00, 2026-12-25:
 x". Stores are matched by their code: new ones are added, changed ones updated (their
 weekly hours replaced), special days added or changed; nothing else is removed. A store
 without coordinates is kept without them (no distance is computed for it), and said so.
+The online shop's warehouse is the row labelled `online` (Labels column); there is one.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +32,7 @@ DAYS = ("Monday hours", "Tuesday hours", "Wednesday hours", "Thursday hours", "F
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 TIME_RE = re.compile(r"^(\d{1,2})[:h](\d{2})$")
 CLOSED = ("", "x", "fermé", "ferme", "closed")
+ONLINE_LABELS = {"online", "en ligne"}
 Span = Tuple[dt.time, dt.time]
 
 
@@ -46,6 +48,7 @@ class StoreRow:
     phone: Optional[str]
     hours: List[Tuple[int, dt.time, dt.time]] = field(default_factory=list)
     special: Dict[dt.date, Optional[Span]] = field(default_factory=dict)  # None: closed
+    kind: str = "store"  # or "online": the online shop's warehouse
 
 
 def _time(text: str, column: str, cell: str) -> dt.time:
@@ -126,6 +129,8 @@ def parse_row(row: Dict[str, str]) -> StoreRow:
         store.hours += [(weekday, opens, closes)
                         for opens, closes in parse_spans(row.get(column.lower(), ""), column)]
     store.special = parse_special(row.get("special hours", ""))
+    labels = {label.strip().lower() for label in re.split(r"[,;]", row.get("labels", ""))}
+    store.kind = "online" if labels & ONLINE_LABELS else "store"
     return store
 
 
@@ -134,7 +139,7 @@ def _apply(session: Session, row: StoreRow) -> Optional[str]:
     store = session.execute(select(Store).where(Store.code == row.code)).scalar_one_or_none()
     outcome = None
     if store is None:
-        store = Store(code=row.code, kind="store")
+        store = Store(code=row.code, kind=row.kind)
         session.add(store)
         outcome = "added"
     fields = {"name": row.name, "address": row.address, "city": row.city, "postcode": row.postcode,
@@ -162,6 +167,15 @@ def _apply(session: Session, row: StoreRow) -> Optional[str]:
     return outcome
 
 
+def _kind_refusal(row: StoreRow, online: Set[str]) -> Optional[str]:
+    """Why a row cannot have its kind: the online shop stays labelled, and is one."""
+    if row.code in online and row.kind != "online":
+        return f"« {row.code} » est la boutique en ligne : libellé online attendu"
+    if row.kind == "online" and online - {row.code}:
+        return "il y a déjà une boutique en ligne"
+    return None
+
+
 def import_stores(factory: sessionmaker, path: Path, dry_run: bool = False,
                   skip_invalid: bool = False) -> Report:
     """Check every row, then write all of them in one transaction, or none."""
@@ -186,10 +200,12 @@ def import_stores(factory: sessionmaker, path: Path, dry_run: bool = False,
     with factory() as session:
         online = set(session.execute(select(Store.code).where(Store.kind == "online")).scalars())
         for row in with_progress(rows, "magasins"):
-            if row.code in online:
-                report.problems.append(Problem(seen[row.code], "Store code",
-                                               f"« {row.code} » est la boutique en ligne"))
+            refusal = _kind_refusal(row, online)
+            if refusal:
+                report.problems.append(Problem(seen[row.code], "Labels", refusal))
                 continue
+            if row.kind == "online":
+                online.add(row.code)
             outcome = _apply(session, row)
             if outcome == "added":
                 report.added.append(row.code)

@@ -34,8 +34,10 @@ from bot.core.settings import Settings, SettingsError, load_settings
 from bot.handover.agents import create_agent
 from bot.handover.hours import support_hours
 from bot.imports.customers import import_consents, import_customers
+from bot.imports.export import export_shop
 from bot.imports.feed import FeedError
 from bot.imports.inventory import import_inventory
+from bot.imports.products import import_products
 from bot.imports.stores import import_stores
 from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
 from bot.offers.pushes import plan_pushes, plan_summary, run_birthday_pushes
@@ -80,6 +82,10 @@ def cmd_seed(settings: Settings, args) -> int:
             _step("shop database already has data; not seeding (use --reset to start over)")
         else:
             _step(f"seeded in {time.monotonic() - started:.1f} s")
+        if args.export:
+            written = export_shop(make_session_factory(engine), args.export)
+            _step(f"exported to {args.export}: " + ", ".join(f"{name} ({rows} lines)"
+                                                              for name, rows in written.items()))
     finally:
         engine.dispose()
     return 0
@@ -112,7 +118,7 @@ def _reset(engine) -> None:
 def prepare_shop(settings: Settings) -> None:
     """Migrate, then seed the demo shop if the database is empty."""
     cmd_migrate(settings, None)
-    cmd_seed(settings, argparse.Namespace(scale=False, reset=False, date=None, seed=None))
+    cmd_seed(settings, argparse.Namespace(scale=False, reset=False, date=None, seed=None, export=None))
 
 
 def cmd_train(settings: Settings, args) -> int:
@@ -163,16 +169,21 @@ def cmd_stock(settings: Settings, args) -> int:
     return 0
 
 
-IMPORTS = {"stores": import_stores, "inventory": import_inventory, "customers": import_customers,
-           "consents": import_consents}
+IMPORTS = {"products": import_products, "stores": import_stores, "inventory": import_inventory,
+           "customers": import_customers, "consents": import_consents}
 
 
 def cmd_import(settings: Settings, args) -> int:
     """A retailer's own file: checked row by row, then all written, or nothing."""
+    if args.delete_missing and args.kind != "products":
+        print("Import refusé : --delete-missing ne vaut que pour les produits", file=sys.stderr)
+        return 2
+    migrate(settings.database_url)
     engine = make_engine(settings.database_url)
+    options = {"delete_missing": True} if args.delete_missing else {}
     try:
         report = IMPORTS[args.kind](make_session_factory(engine), args.file, dry_run=args.dry_run,
-                                    skip_invalid=args.skip_invalid)
+                                    skip_invalid=args.skip_invalid, **options)
     except FeedError as error:
         print(f"Import refusé : {error}", file=sys.stderr)
         return 1
@@ -300,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--reset", action="store_true", help="empty the database first")
     seed.add_argument("--date", type=_date, help="seeding day (default: today)")
     seed.add_argument("--seed", type=int, help="random seed (default: DEMO_SEED or 42)")
+    seed.add_argument("--export", type=Path, metavar="DIR", help="then write the shop as the files "
+                      "`import` reads (stores, products, inventory, customers, consents)")
     train = commands.add_parser("train", help="train the model if inputs changed")
     train.add_argument("--force", action="store_true")
     commands.add_parser("gateway", help="run the gateway alone")
@@ -320,12 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     requests = commands.add_parser("requests", help="personal-data requests and their due dates")
     requests.add_argument("--all", action="store_true", help="closed ones too")
     imports = commands.add_parser("import", help="a retailer's own file (checked, then all or nothing)")
-    imports.add_argument("kind", choices=sorted(IMPORTS), help="stores (the business-profile store "
-                         "sheet), inventory (the local inventory feed), customers and consents "
-                         "(a CRM export)")
+    imports.add_argument("kind", choices=sorted(IMPORTS), help="products (the product feed: TSV, "
+                         "CSV or XML), stores (the business-profile store sheet), inventory (the "
+                         "local inventory feed), customers and consents (a CRM export)")
     imports.add_argument("file", type=Path)
     imports.add_argument("--dry-run", action="store_true", help="say what would change, write nothing")
     imports.add_argument("--skip-invalid", action="store_true", help="load the valid rows, report the others")
+    imports.add_argument("--delete-missing", action="store_true", help="products: withdraw those the "
+                         "file does not list (nothing that holds, purchases or alerts use is deleted)")
     holds = commands.add_parser("holds", help="holds for pickup")
     holds.add_argument("action", choices=["expire"])
     offers = commands.add_parser("offers", help="birthday pushes (run now, or --dry-run --date D)")

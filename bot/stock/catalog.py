@@ -72,7 +72,7 @@ def tokens_of(text: str) -> List[str]:
 class VariantInfo:
     id: int
     sku: str
-    ean: str
+    ean: Optional[str]  # a variant imported without a GTIN has none
     size: Optional[str]
     colour: Optional[str]
 
@@ -91,6 +91,8 @@ class ProductInfo:
     category: str
     price_cents: int
     variants: Tuple[VariantInfo, ...]
+    image_url: Optional[str] = None  # with a link, the stock answer shows a card
+    link: Optional[str] = None
 
     @property
     def sizes(self) -> List[str]:
@@ -128,10 +130,11 @@ def product_names(session: Session, skus: Iterable[str]) -> Dict[str, str]:
                                 .where(Product.sku.in_(list(skus)))).all())
 
 
-def catalog_signature(session: Session) -> Tuple[int, ...]:
-    """What changes when products are added, withdrawn or get new variants: cheap to ask
-    often, so a running assistant notices a new product within seconds."""
-    products = session.execute(select(func.count(Product.id), func.max(Product.id))
+def catalog_signature(session: Session) -> Tuple[object, ...]:
+    """What changes when products are added, withdrawn, changed by an import or get new
+    variants: cheap to ask often, so a running assistant notices within seconds."""
+    products = session.execute(select(func.count(Product.id), func.max(Product.id),
+                                      func.max(Product.updated_at))
                                .where(Product.active.is_(True))).one()
     variants = session.execute(select(func.count(Variant.id), func.max(Variant.id))).one()
     return tuple(value or 0 for value in (*products, *variants))
@@ -152,7 +155,8 @@ class CatalogIndex:
             self.by_sku[product.sku.lower()] = product
             for variant in product.variants:
                 self.by_variant_sku[variant.sku.lower()] = (product, variant)
-                self.by_ean[variant.ean] = (product, variant)
+                if variant.ean:
+                    self.by_ean[variant.ean] = (product, variant)
             weights: Dict[str, float] = {}
             for token in tokens_of(f"{product.brand} {product.name}"):
                 weights[token] = 1.0
@@ -183,7 +187,7 @@ class CatalogIndex:
             variants[row.product_id].append(VariantInfo(row.id, row.sku, row.ean, row.size, row.colour))
         products = [
             ProductInfo(p.id, p.sku, p.name, p.brand, p.department, p.category, p.price_cents,
-                        tuple(variants[p.id]))
+                        tuple(variants[p.id]), p.image_url, p.link)
             for p in session.execute(select(Product).where(Product.active.is_(True))
                                      .order_by(Product.id)).scalars()
         ]

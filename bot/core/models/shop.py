@@ -72,7 +72,7 @@ class StoreClosure(Base):
 class Product(Base):
     __tablename__ = "products"
     id = Column(Integer, primary_key=True)
-    sku = Column(String(32), nullable=False, unique=True)
+    sku = Column(String(50), nullable=False, unique=True)  # the feed's item_group_id
     name = Column(String(160), nullable=False)
     brand = Column(String(80), nullable=False)
     department = Column(String(40), nullable=False)
@@ -80,6 +80,9 @@ class Product(Base):
     price_cents = Column(Integer, nullable=False)
     description = Column(Text, nullable=False, default="")
     active = Column(Boolean, nullable=False, default=True)
+    image_url = Column(String(500))  # shown as a card where there is one
+    link = Column(String(500))  # the product's page on the retailer's site
+    updated_at = Column(DateTime, default=utcnow)  # the catalog index notices changes by it
 
     variants = relationship("Variant", back_populates="product", cascade="all, delete-orphan")
 
@@ -96,8 +99,8 @@ class Variant(Base):
     __tablename__ = "variants"
     id = Column(Integer, primary_key=True)
     product_id = Column(ForeignKey("products.id", ondelete="CASCADE"), nullable=False)
-    sku = Column(String(40), nullable=False, unique=True)
-    ean = Column(String(13), nullable=False, unique=True)
+    sku = Column(String(50), nullable=False, unique=True)  # the feed's id
+    ean = Column(String(13), unique=True)  # the GTIN, when the product has one
     size = Column(String(16))
     colour = Column(String(40))
     product = relationship("Product", back_populates="variants")

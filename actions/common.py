@@ -171,7 +171,7 @@ def dispatch(reply: Reply, dispatcher: CollectingDispatcher, tracker: Tracker) -
             dispatcher.utter_message(json_message=message["custom"])
         else:
             dispatcher.utter_message(text=message["text"] or None, buttons=message["buttons"] or None,
-                                     image=message.get("image"))
+                                     image=message.get("image"), attachment=message.get("attachment"))
     return slot_changes(tracker, reply.slots)
 
 

@@ -20,7 +20,7 @@ async def answer(respond: StockAnswer, ask: StockAsk) -> Reply:
 
     def work(session) -> Reply:
         desk = StockDesk(session, catalog.get(session), now_utc(), config.timezone,
-                         config.hold_hours)
+                         config.hold_hours, config.public_url)
         return respond(desk, ask)
 
     return await in_shop(work)

@@ -43,6 +43,20 @@ def sender_id(user_id: int) -> str:
     return f"telegram:{user_id}"
 
 
+async def _no_local_image(_url: str) -> Optional[bytes]:
+    return None
+
+
+def product_card(reply: Dict[str, Any]) -> Dict[str, Any]:
+    """The card of a reply (Rasa widgets' "generic" template), or {}."""
+    attachment = reply.get("attachment")
+    payload = attachment.get("payload") if isinstance(attachment, dict) else None
+    if isinstance(payload, dict) and payload.get("template_type") == "generic":
+        elements = payload.get("elements") or [{}]
+        return elements[0] if isinstance(elements[0], dict) else {}
+    return {}
+
+
 def split_text(text: str, limit: int = TEXT_LIMIT) -> List[str]:
     """Split at paragraph, then line, then word boundaries, never above `limit`."""
     parts: List[str] = []
@@ -60,13 +74,13 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> List[str]:
 
 class TelegramChannel:
     def __init__(self, settings: Settings, converse: Converse, stop: Stop,
-                 local_image: Optional[Callable[[str], Optional[bytes]]] = None) -> None:
+                 local_image: Optional[Callable[[str], Awaitable[Optional[bytes]]]] = None) -> None:
         self.settings = settings
         self.converse = converse
         self.stop_chat = stop
         # Images the gateway itself serves (voucher codes) are uploaded, since Telegram's
         # servers cannot fetch a URL on the shop's private network.
-        self.local_image = local_image or (lambda url: None)
+        self.local_image = local_image or _no_local_image
         self.webhook_mode = settings.telegram_webhook_url is not None
         api = settings.telegram_api_url
         builder = (Application.builder().token(settings.telegram_token)
@@ -185,13 +199,15 @@ class TelegramChannel:
             self._payloads.popitem(last=False)
         return key
 
-    def keyboard(self, buttons: List[Dict[str, str]]) -> Optional[InlineKeyboardMarkup]:
-        if not buttons:
-            return None
+    def keyboard(self, buttons: List[Dict[str, str]], link: Optional[str] = None
+                 ) -> Optional[InlineKeyboardMarkup]:
         items = [InlineKeyboardButton(b["title"][:64], callback_data=self._callback_data(b["payload"]))
                  for b in buttons if b.get("title") and b.get("payload")]
-        per_row = 4 if all(len(b.text) <= 6 for b in items) else 1  # sizes side by side
-        return InlineKeyboardMarkup([items[i:i + per_row] for i in range(0, len(items), per_row)])
+        per_row = 4 if items and all(len(b.text) <= 6 for b in items) else 1  # sizes side by side
+        rows = [items[i:i + per_row] for i in range(0, len(items), per_row)]
+        if link and link.startswith("https://"):  # Telegram opens public https pages only
+            rows.append([InlineKeyboardButton("Voir la fiche produit", url=link)])
+        return InlineKeyboardMarkup(rows) if rows else None
 
     async def send_replies(self, chat_id: int, replies: List[Dict[str, Any]]) -> bool:
         """Send Rasa-style replies; False if Telegram refused one of them."""
@@ -199,11 +215,13 @@ class TelegramChannel:
         delivered = True
         for reply in replies:
             text = (reply.get("text") or "").strip()
-            markup = self.keyboard(reply.get("buttons") or [])
+            card = product_card(reply)
+            image = reply.get("image") or card.get("image_url")
+            markup = self.keyboard(reply.get("buttons") or [], card.get("default_action", {}).get("url"))
             try:
-                if reply.get("image"):
+                if image:  # a picture, or a card: the photo with the text and buttons under it
                     caption = text if len(text) <= CAPTION_LIMIT else None
-                    photo = self.local_image(reply["image"]) or reply["image"]
+                    photo = await self.local_image(image) or image
                     await bot.send_photo(chat_id, photo, caption=caption,
                                          reply_markup=markup if caption is not None else None)
                     if caption is not None:

@@ -64,7 +64,8 @@ class FakeBotAPI:
         params: Dict[str, Any] = {}
         for key, value in form.items():
             if hasattr(value, "file"):
-                params[key] = {"filename": value.filename}
+                head = value.file.read(8)
+                params[key] = {"filename": value.filename, "png": head == b"\x89PNG\r\n\x1a\n"}
                 value.file.close()  # aiohttp spools uploads to a temporary file
                 continue
             try:

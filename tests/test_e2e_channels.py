@@ -41,11 +41,26 @@ def test_telegram_conversation_with_buttons_and_location(stack, telegram):
     assert "près de votre position" in near["text"]
 
 
+def test_a_stock_answer_on_telegram_is_a_product_card(stack, telegram):
+    """The product's picture, uploaded (Telegram cannot reach a private gateway), with the
+    answer as its caption and the usual buttons under it."""
+    user = TELEGRAM_USER + 2
+    telegram.push(telegram.user_message(user, "nike pegasus 41 homme en 42 noir à lyon part dieu"))
+    (card,) = telegram.wait_for(sent_to(telegram, user, "sendPhoto"))
+    assert card["photo"]["png"] is True
+    assert card["caption"].startswith("Nike Pegasus 41 homme (42, noir) — 140 €")
+    assert "À Lyon Part-Dieu : en stock." in card["caption"]
+    buttons = [b for row in card["reply_markup"]["inline_keyboard"] for b in row]
+    assert "Le mettre de côté" in [b["text"] for b in buttons]
+    assert not any("url" in b for b in buttons)  # an http:// gateway: no link button
+    assert not any(sent_to(telegram, user)(c) for c in telegram.calls)  # no text besides
+
+
 def test_telegram_survives_a_bad_update_and_receives_pushed_alerts(stack, telegram):
     user = TELEGRAM_USER + 1
     telegram.push({"edited_message": {"message_id": 5, "date": 0, "chat": {"id": user, "type": "private"}}})
     telegram.push(telegram.user_message(user, "hoka speedgoat 6 femme en 40 vert à lille"))
-    telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "Speedgoat" in c["text"])
+    telegram.wait_for(lambda c: sent_to(telegram, user, "sendPhoto")(c) and "Speedgoat" in c["caption"])
     telegram.push(telegram.user_message(user, "prévenez-moi quand il revient"))
     offer = telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "reply_markup" in c
                               and "Ici" in str(c["reply_markup"]))[-1]
@@ -182,3 +197,34 @@ async def test_a_long_web_conversation_is_replayed_whole(stack):
             starts = [e for e in (await response.json())["events"] if e["event"] == "session_started"]
     assert len(starts) == 2 and starts[1]["metadata"].get("comptoir_continued")
     await client.eio.disconnect(abort=True)
+
+
+def test_a_stock_answer_in_the_web_widget_is_a_product_card(stack):
+    shots = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(stack.url + "/")
+        page.locator(".cpt-bot").first.wait_for(timeout=30000)
+        page.get_by_label("Votre message").fill("vous avez les pegasus 41 homme en 42 noir à lyon part dieu ?")
+        page.keyboard.press("Enter")
+        card = page.locator(".cpt-card")
+        card.wait_for(timeout=30000)
+        picture = card.locator("img")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=picture.element_handle())
+        assert picture.get_attribute("alt") == "Nike Pegasus 41 homme (42, noir)"
+        assert card.locator("strong").inner_text() == "Nike Pegasus 41 homme (42, noir)"
+        assert card.locator("p").inner_text().startswith("140 €\nÀ Lyon Part-Dieu : en stock.")
+        link = card.get_by_role("link", name="Voir la fiche produit").get_attribute("href")
+        assert page.get_by_role("button", name="Le mettre de côté").is_visible()
+        page.screenshot(path=str(shots / "webchat-card.png"), full_page=True)
+
+        page.reload()  # the card is shown again with the conversation
+        page.locator(".cpt-card").wait_for(timeout=30000)
+        product = browser.new_page()
+        product.goto(link)
+        assert product.locator("h1").inner_text() == "Nike Pegasus 41 homme"
+        assert product.locator(".price").inner_text() == "140 €"
+        browser.close()

@@ -3,9 +3,9 @@ the database, turn after turn with the context the slots would carry."""
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot.core.models import Reservation, Stock, Store
+from bot.core.models import Product, Reservation, Stock, Store
 from bot.stock.catalog import CatalogIndex
 from bot.stock.desk import StockDesk
 from bot.stock.resolve import CONTEXT_SLOTS, StockAsk, parse_quantity
@@ -341,3 +341,27 @@ def test_unverified_shoppers_together_hold_at_most_half_of_a_shelf(shop):
     assert refused.startswith("Sans identification, je ne peux mettre de côté qu'une partie du "
                               "stock d'un article dans un magasin")
     assert available(shop, sku, code) == 1  # one still on the shelf
+
+
+def test_a_product_with_a_picture_and_a_page_is_answered_with_a_card(shop):
+    chat = Conversation(shop)
+    reply = chat.say("stock", "pegasus 41 homme 42 noir à lyon part dieu", product="pegasus 41 homme",
+                     size="42", colour="noir", city="lyon part dieu")
+    (message,) = reply.messages
+    assert message["text"].startswith("Nike Pegasus 41 homme (42, noir) — 140 €\nÀ Lyon Part-Dieu :")
+    (card,) = message["attachment"]["payload"]["elements"]
+    assert message["attachment"]["payload"]["template_type"] == "generic"
+    assert card["title"] == "Nike Pegasus 41 homme (42, noir)"
+    assert card["subtitle"] == "140 €\n" + message["text"].split("\n", 1)[1]
+    sku = reply.slots["stock_product"]
+    assert card["image_url"] == f"/media/products/{sku}.png"  # the gateway's, relative: this desk has no public_url
+    assert card["default_action"]["url"] == f"/produits/{sku}"
+    postbacks = [{"title": b["title"], "payload": b["payload"]} for b in card["buttons"] if b["type"] == "postback"]
+    assert postbacks == message["buttons"] and message["buttons"]
+
+    with shop.begin() as session:
+        session.execute(update(Product).where(Product.sku == sku).values(image_url=None))
+        index = CatalogIndex.load(session)
+    chat.index = index
+    plain = chat.say("stock", "et en 42 noir ?", size="42", colour="noir")
+    assert [set(m) for m in plain.messages] == [{"text", "buttons"}]  # no picture: the text as before

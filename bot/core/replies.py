@@ -16,6 +16,7 @@ class Message(TypedDict, total=False):
     text: str
     buttons: List[Button]
     image: str  # a URL
+    attachment: Dict[str, Any]  # a card, in the shape of Rasa's widgets (see `card`)
     custom: Dict[str, Any]  # for the gateway (an erasure to carry out), never shown
 
 
@@ -62,6 +63,12 @@ class Reply:
         self.messages.append({"text": text, "buttons": [], "image": image})
         return self
 
+    def card(self, text: str, buttons: List[Button], card: Dict[str, Any]) -> "Reply":
+        """The text answer shown as a card where the channel can (the text stays, for the
+        channels and transcripts that show text only)."""
+        self.messages.append({"text": text, "buttons": buttons, "attachment": card})
+        return self
+
     def tell_gateway(self, payload: Dict[str, Any]) -> "Reply":
         self.messages.append({"custom": payload})
         return self
@@ -69,6 +76,16 @@ class Reply:
     def extend(self, other: "Reply") -> "Reply":
         self.messages += other.messages
         return self
+
+
+def card(title: str, subtitle: str, image_url: str, link: str, buttons: List[Button]) -> Dict[str, Any]:
+    """One card, as Rasa's widgets (rasa-webchat) read a carousel of one: the "generic"
+    template of Facebook's format, with a link and the usual buttons."""
+    return {"type": "template", "payload": {"template_type": "generic", "elements": [{
+        "title": title, "subtitle": subtitle, "image_url": image_url,
+        "default_action": {"type": "web_url", "url": link},
+        "buttons": [{"type": "postback", **b} for b in buttons]
+        + [{"type": "web_url", "title": "Voir la fiche produit", "url": link}]}]}}
 
 
 def button(title: str, intent: str, **entities: str) -> Button:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from bot.core import models as m
 from bot.ops import demo_catalog as cat
 from bot.ops.demo_customers import CustomersBuilder
+from bot.web.media import page_path, picture_path
 
 ONLINE_CODE = "WEB"
 
@@ -137,6 +138,7 @@ class _Builder(CustomersBuilder):
         self.shop.products.append(dict(
             id=product_id, sku=sku, name=name, brand=brand, department=department,
             category=category, price_cents=price_cents, description=description, active=True,
+            image_url=picture_path(sku), link=page_path(sku),  # drawn and served by the gateway
         ))
         self.product_department[product_id] = department
         ids = []

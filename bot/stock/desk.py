@@ -31,8 +31,9 @@ class StockDesk:
     """The stock services behind one conversation turn, with the shop's clock."""
 
     def __init__(self, session: Session, index: CatalogIndex, now: dt.datetime,
-                 timezone: str = "Europe/Paris", hold_hours: int = 48) -> None:
+                 timezone: str = "Europe/Paris", hold_hours: int = 48, public_url: str = "") -> None:
         self.session = session
+        self.public_url = public_url  # what product image and page paths are relative to
         self.index = index
         self.now = now
         self.local_now = now.astimezone(ZoneInfo(timezone))
@@ -81,8 +82,13 @@ class StockDesk:
             return reply
         store, origin = self.resolver.place(ask)
         report = availability.stock_report(self.session, product, variant, store, origin, self.today)
-        reply.say(*wording.stock_report(report, product, variant, origin, self.index,
-                                        self._today_hours))
+        text, buttons = wording.stock_report(report, product, variant, origin, self.index,
+                                             self._today_hours)
+        if product.image_url and product.link:
+            reply.card(text, buttons, wording.product_card(product, variant, text, buttons,
+                                                           self.public_url))
+        else:
+            reply.say(text, buttons)
         reply.slots.update(stock_product=product.sku, stock_variant=variant.sku,
                            stock_size=variant.size, stock_colour=variant.colour,
                            stock_store=report.store.code if report.store else None, pending=None)

@@ -2,9 +2,9 @@
 resolver and the stock services found. No database, no decisions."""
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from bot.core.replies import Button, button
+from bot.core.replies import Button, button, card
 from bot.core.text import clip
 from bot.stock import availability, reservations
 from bot.stock.catalog import CatalogIndex, ProductInfo, SearchResult, VariantInfo
@@ -127,3 +127,14 @@ def machines_named(products: List[ProductInfo]) -> str:
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " et " + names[-1]
     return f"les machines {listed}" if len(names) > 1 else f"la machine {listed}"
 
+
+def product_card(product: ProductInfo, variant: VariantInfo, text: str, buttons: List[Button],
+                 public_url: str) -> Dict[str, Any]:
+    """The stock answer as a card: the picture, the name, then the answer's lines (price
+    and availability) and its buttons. Paths on the gateway become full addresses."""
+    def absolute(url: str) -> str:
+        return url if url.startswith(("http://", "https://")) else public_url.rstrip("/") + url
+
+    _name_and_price, _, lines = text.partition("\n")
+    return card(title(product, variant), f"{product.price}\n{lines}".strip(),
+                absolute(product.image_url or ""), absolute(product.link or ""), buttons)

@@ -26,6 +26,7 @@ from bot.web.conversation import FLOOD_BURST, FLOOD_RATE, converse
 from bot.web.delivery import agent_reply, push_outbox, resume_bot, stop_chat_consents
 from bot.web.history import replay, ticket_context
 from bot.web.jobs import scheduler
+from bot.web import media
 from bot.web.keys import (CONSOLE, CONVERSATIONS, DELIVERY, ENGINE, LIMITER, RASA, SESSIONS,
                           SETTINGS, TELEGRAM, TILL, WEBCHAT)
 from bot.web.sessions import accept_web_token, web_session_alive
@@ -76,9 +77,13 @@ def _channels(settings: Settings):
         if settings.telegram_token:
             from integrations.telegram import TelegramChannel
 
+            async def local_image(url: str):
+                """Our own pictures are uploaded: Telegram cannot fetch a private gateway."""
+                return app[TILL].local_image(url) or await media.picture_bytes(app, url)
+
             telegram = TelegramChannel(settings, partial(converse, app),
                                        partial(stop_chat_consents, app, "telegram"),
-                                       local_image=app[TILL].local_image)
+                                       local_image=local_image)
             app[TELEGRAM] = telegram
             try:
                 await telegram.start()
@@ -108,6 +113,7 @@ def init_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(scheduler)
     app.cleanup_ctx.append(_channels(settings))
     setup_routes(app)
+    media.setup_routes(app)
     if settings.telegram_webhook_url:
         app.router.add_post("/webhooks/telegram", telegram_webhook)
 

@@ -142,7 +142,10 @@ async def _turn(app: web.Application, sender: str, message: str, metadata: Dict[
             await _erase_conversations(app, list(custom["comptoir_erase_conversations"]) + [sender])
             continue
         kept = {key: item[key] for key in REPLY_FIELDS if key in item}
-        if kept:
+        if set(kept) == {"attachment"} and replies and "attachment" not in replies[-1]:
+            # Rasa sends a message's card apart from its text: they go out as one again.
+            replies[-1]["attachment"] = kept["attachment"]
+        elif kept:
             replies.append({"recipient_id": sender, **kept})
     if not replies:
         # Rasa swallows action-server failures and answers nothing: never leave silence.

@@ -30,6 +30,11 @@
     ".cpt-user{background:#0b3d91;color:#fff;align-self:flex-end;border-bottom-right-radius:4px}",
     ".cpt-user a{color:#fff}",
     ".cpt-msg img{max-width:100%;border-radius:8px;display:block}",
+    ".cpt-card{padding:0;overflow:hidden;background:#fff;border:1px solid #d0d0d7;width:85%}",
+    ".cpt-card img{border-radius:0;width:100%;aspect-ratio:4/3;object-fit:cover;background:#f0f2f7}",
+    ".cpt-card strong{display:block;padding:8px 12px 0}",
+    ".cpt-card p{margin:4px 12px 8px}",
+    ".cpt-card a{display:block;padding:8px 12px;border-top:1px solid #d0d0d7;color:#0b3d91;font-weight:600}",
     ".cpt-replies{display:flex;flex-wrap:wrap;gap:6px;align-self:flex-start}",
     ".cpt-replies button{border:1px solid #0b3d91;color:#0b3d91;background:#fff;border-radius:16px;",
     "padding:6px 12px;cursor:pointer;font:inherit}",
@@ -140,7 +145,46 @@
     for (var i = 0; i < old.length; i++) old[i].parentNode.removeChild(old[i]);
   }
 
+  function web(url) { return typeof url === "string" && /^https?:\/\//.test(url); }
+
+  // A product card (Rasa widgets' "generic" template): picture, name, the answer's lines
+  // and a link to the product page; the buttons follow as usual.
+  function cardOf(message) {
+    var a = message.attachment;
+    var elements = a && a.type === "template" && a.payload &&
+      a.payload.template_type === "generic" && a.payload.elements;
+    if (!elements || !elements.length) return null;
+    var card = elements[0], item = el("li", "cpt-msg cpt-bot cpt-card");
+    item.setAttribute("data-from", "bot");
+    item.appendChild(el("span", "cpt-sr", "Comptoir : "));
+    if (web(card.image_url)) {
+      var img = el("img");
+      img.src = card.image_url;
+      img.alt = card.title || "";
+      item.appendChild(img);
+    }
+    item.appendChild(el("strong", "", card.title || ""));
+    var lines = el("p");
+    appendText(lines, card.subtitle || "");
+    item.appendChild(lines);
+    var url = card.default_action && card.default_action.url;
+    if (web(url)) {
+      var link = el("a", "", "Voir la fiche produit");
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      item.appendChild(link);
+    }
+    return item;
+  }
+
   function show(who, message) {
+    var card = who === "bot" ? cardOf(message) : null;
+    if (card) {
+      log.appendChild(card);
+      showButtons(who, message);
+      return;
+    }
     var item = el("li", "cpt-msg cpt-" + who);
     item.setAttribute("data-from", who);
     var label = el("span", "cpt-sr", who === "user" ? "Vous : " : "Comptoir : ");
@@ -148,13 +192,17 @@
     if (message.text) appendText(item, message.text);
     var src = message.image ||
       (message.attachment && message.attachment.payload && message.attachment.payload.src);
-    if (src && /^https?:\/\//.test(src)) {
+    if (web(src)) {
       var img = el("img");
       img.src = src;
       img.alt = message.text || "Image envoyée par Comptoir";
       item.appendChild(img);
     }
     log.appendChild(item);
+    showButtons(who, message);
+  }
+
+  function showButtons(who, message) {
     var buttons = message.quick_replies || message.buttons;
     if (who === "bot" && buttons && buttons.length) {
       var box = el("li", "cpt-replies");
@@ -222,7 +270,8 @@
       log.textContent = "";
       (data || []).forEach(function (m, i) {
         var isLast = i === data.length - 1;
-        show(m.sender, { text: m.text, image: m.image, buttons: isLast ? m.buttons : null });
+        show(m.sender, { text: m.text, image: m.image, attachment: m.attachment,
+                         buttons: isLast ? m.buttons : null });
       });
       if (!data || !data.length) {
         emit("user_uttered", { message: "/greet", session_id: sessionId });

@@ -33,7 +33,7 @@ def test_telegram_conversation_with_buttons_and_location(stack, telegram):
 
     before = len(telegram.calls)
     telegram.push(telegram.user_message(user, "vous avez la tondeuse bosch rotak ?"))
-    telegram.wait_for(lambda c: telegram.calls.index(c) >= before and sent_to(telegram, user)(c))
+    telegram.wait_for(lambda c: telegram.calls.index(c) >= before and sent_to(telegram, user, "sendPhoto")(c))
     before = len(telegram.calls)
     telegram.push(telegram.user_message(user, location={"latitude": 45.77, "longitude": 4.89}))
     near = telegram.wait_for(lambda c: telegram.calls.index(c) >= before

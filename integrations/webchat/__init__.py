@@ -41,6 +41,10 @@ def new_session_id() -> str:
 def to_socketio(reply: Dict[str, Any]) -> List[Dict[str, Any]]:
     """A REST-style reply as Rasa's SocketIOOutput would emit it."""
     out: List[Dict[str, Any]] = []
+    attachment = reply.get("attachment")
+    if isinstance(attachment, dict) and attachment.get("type") == "template":
+        # A product card holds the answer and its buttons: the widgets show it alone.
+        return [{"attachment": attachment}]
     if reply.get("image"):
         out.append({"attachment": {"type": "image", "payload": {"src": reply["image"]}}})
     text = (reply.get("text") or "").strip()

@@ -182,7 +182,9 @@
     var card = who === "bot" ? cardOf(message) : null;
     if (card) {
       log.appendChild(card);
-      showButtons(who, message);
+      var postbacks = (message.attachment.payload.elements[0].buttons || []).filter(
+        function (b) { return b.type === "postback"; });
+      showButtons(who, { buttons: message.buttons || postbacks });
       return;
     }
     var item = el("li", "cpt-msg cpt-" + who);
@@ -271,7 +273,7 @@
       (data || []).forEach(function (m, i) {
         var isLast = i === data.length - 1;
         show(m.sender, { text: m.text, image: m.image, attachment: m.attachment,
-                         buttons: isLast ? m.buttons : null });
+                         buttons: isLast ? m.buttons : [] });
       });
       if (!data || !data.length) {
         emit("user_uttered", { message: "/greet", session_id: sessionId });

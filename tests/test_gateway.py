@@ -6,7 +6,9 @@ import asyncio
 import json
 
 import pytest
+from sqlalchemy import select
 
+from bot.core.models import Product
 from bot.core.settings import load_settings
 from bot.web.app import init_app
 from bot.web.conversation import (FLOOD_BURST, MAX_FLOOD_WAIT, MAX_MESSAGE_CHARS, REPLY_FLOOD,
@@ -253,3 +255,22 @@ async def test_the_stock_api_refuses_what_is_not_a_list_of_updates_in_french(aio
         "Authorization": "Bearer stock-token-0123456789", "Content-Type": "application/json"})
     assert response.status == 400
     assert "Requête invalide" in (await response.json())["error"]
+
+
+async def test_product_pictures_and_pages_are_served_for_the_catalog_only(client, shop):
+    with shop.begin() as session:
+        product = session.execute(select(Product).where(Product.sku == "P000001")).scalar_one()
+        assert (product.image_url, product.link) == ("/media/products/P000001.png", "/produits/P000001")
+        withdrawn = session.execute(select(Product).where(Product.sku == "P000002")).scalar_one()
+        withdrawn.active = False
+        withdrawn.name = "<script>alert(1)</script>"
+    picture = await client.get("/media/products/P000001.png")
+    assert picture.status == 200 and picture.content_type == "image/png"
+    assert (await picture.read()).startswith(b"\x89PNG\r\n\x1a\n")
+    page = await client.get("/produits/P000001")
+    body = await page.text()
+    assert page.status == 200 and "<h1>Nike Pegasus 41 homme</h1>" in body and "140 €" in body
+    assert "script-src" not in page.headers["Content-Security-Policy"]  # no script at all
+    for missing in ("/media/products/NOPE.png", "/media/products/..%2Fshop.png", "/produits/P000002",
+                    "/produits/NOPE"):
+        assert (await client.get(missing)).status == 404, missing

@@ -56,13 +56,11 @@ def transcript(events: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             shown.append({"sender": "user", "text": text})
         elif event.get("event") == "bot":
             data = event.get("data") or {}
-            if data.get("attachment") and not event.get("text") and shown and shown[-1]["sender"] == "bot":
-                shown[-1]["attachment"] = data["attachment"]  # the card of the message before
-                continue
             buttons = data.get("buttons") or []
             titles = {b.get("payload"): b.get("title") for b in buttons if b.get("payload")}
             shown.append({"sender": "bot", "text": event.get("text") or "",
-                          "buttons": buttons, "image": data.get("image")})
+                          "buttons": buttons, "image": data.get("image"),
+                          "attachment": data.get("attachment")})
     return shown[-200:]
 
 

@@ -30,7 +30,7 @@
     ".cpt-user{background:#0b3d91;color:#fff;align-self:flex-end;border-bottom-right-radius:4px}",
     ".cpt-user a{color:#fff}",
     ".cpt-msg img{max-width:100%;border-radius:8px;display:block}",
-    ".cpt-card{padding:0;overflow:hidden;background:#fff;border:1px solid #d0d0d7;width:85%}",
+    ".cpt-card{padding:0;overflow:hidden;background:#fff;border:1px solid #d0d0d7;width:85%;flex-shrink:0}",
     ".cpt-card img{border-radius:0;width:100%;aspect-ratio:4/3;object-fit:cover;background:#f0f2f7}",
     ".cpt-card strong{display:block;padding:8px 12px 0}",
     ".cpt-card p{margin:4px 12px 8px}",

@@ -274,3 +274,21 @@ async def test_product_pictures_and_pages_are_served_for_the_catalog_only(client
     for missing in ("/media/products/NOPE.png", "/media/products/..%2Fshop.png", "/produits/P000002",
                     "/produits/NOPE"):
         assert (await client.get(missing)).status == 404, missing
+
+
+async def test_the_gateway_stops_though_a_polling_widget_left_without_a_word(aiohttp_client, tmp_path,
+                                                                            shop_url):
+    """A polling client that stops polling never fetches its close packet: stopping the
+    gateway must not wait for it (`bot up`'s Ctrl-C then had to kill the gateway)."""
+    port = free_port()
+    client = await aiohttp_client(init_app(gateway_settings(tmp_path, shop_url, GATEWAY_PORT=str(port))),
+                                  server_kwargs={"port": port})
+    origin = {"Origin": str(client.make_url("")).rstrip("/")}
+    opened = await client.get("/socket.io/?EIO=4&transport=polling", headers=origin)
+    sid = json.loads((await opened.text())[1:])["sid"]
+    joined = await client.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", data="40", headers=origin)
+    assert joined.status == 200 and client.server.app[WEBCHAT].sio.eio.sockets
+    # ...and it never polls again.
+    app = client.server.app
+    await asyncio.wait_for(client.close(), timeout=15)  # the whole way out: shutdown, cleanup
+    assert not app[WEBCHAT].sio.eio.sockets

@@ -3,9 +3,12 @@ and as XML, variants grouped, checked row by row in French, idempotent, and
 `--delete-missing` withdrawing without deleting what holds or purchases point to."""
 import datetime as dt
 
+import pytest
+
 from sqlalchemy import select
 
 from bot.core.models import Product, Reservation, Stock, Store, Variant
+from bot.imports.feed import FeedError
 from bot.imports.products import import_products
 from bot.stock.catalog import CatalogIndex
 from tests.harness import table_file
@@ -145,3 +148,19 @@ def test_delete_missing_withdraws_products_and_keeps_what_holds_point_to(shop, t
     assert index.search("gourde isotherme").matches == []  # no longer offered
     comeback = import_products(shop, feed(tmp_path, BOTTLE))
     assert comeback.updated == ["GOURDE-1"] and product(shop, "GOURDE-1")["active"] is True
+
+
+def test_an_xml_bomb_an_external_entity_or_broken_xml_is_refused_in_french(shop, tmp_path):
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+                    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><rss><channel><item>'
+                    '<g:id xmlns:g="http://base.google.com/ns/1.0">&b;</g:id></item></channel></rss>')
+    external = tmp_path / "external.xml"
+    external.write_text('<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                        '<rss><channel><item><title>&x;</title></item></channel></rss>')
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<rss><channel><item><title>Chaussure</item></channel></rss>")
+    for path, said in ((bomb, "déclare des entités"), (external, "déclare des entités"),
+                       (broken, "XML illisible ligne 1")):
+        with pytest.raises(FeedError, match=said):
+            import_products(shop, path)

@@ -156,12 +156,19 @@ def parse_item(line: int, row: Dict[str, str]) -> ItemRow:
 def read_feed(path: Path) -> List[Row]:
     """(line, row) of a product feed: XML if it looks like XML, else CSV or TSV."""
     try:
-        start = Path(path).read_bytes()[:200].lstrip(b"\xef\xbb\xbf \t\r\n")
+        with open(path, "rb") as handle:
+            start = handle.read(200).lstrip(b"\xef\xbb\xbf \t\r\n")
     except FileNotFoundError:
         raise FeedError(f"fichier introuvable : {path}") from None
     if start.startswith(b"<"):
         return read_xml(path)
     return read_rows(path, REQUIRED)
+
+
+def _refuse_entities(*_declaration) -> None:
+    """A feed declares no entities: refusing them refuses XML bombs (entities expanding
+    into billions of characters) and external entities (a file of this machine)."""
+    raise FeedError("le fichier XML déclare des entités (<!ENTITY>) : refusé")
 
 
 def read_xml(path: Path) -> List[Row]:
@@ -193,8 +200,7 @@ def read_xml(path: Path) -> List[Row]:
 
     parser.StartElementHandler, parser.EndElementHandler = start, end
     parser.CharacterDataHandler = text.append
-    # No DTD, no entities of the file's own: an XML bomb or an external entity is refused.
-    parser.EntityDeclHandler = lambda *args: (_ for _ in ()).throw(FeedError("entités XML refusées"))
+    parser.EntityDeclHandler = _refuse_entities
     try:
         with open(path, "rb") as handle:
             parser.ParseFile(handle)

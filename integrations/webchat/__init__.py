@@ -29,6 +29,9 @@ Converse = Callable[..., Awaitable[List[Dict[str, Any]]]]
 History = Callable[[str], Awaitable[List[Dict[str, Any]]]]
 
 
+CLOSE_WAIT_SECONDS = 2.0  # on shutdown, for the widgets to receive their close packet
+
+
 def valid_session_id(value: Any) -> Optional[str]:
     """A session id is a long random value: anything else is replaced by a new one."""
     return value if isinstance(value, str) and SESSION_RE.match(value) else None
@@ -104,8 +107,15 @@ class WebChat:
     async def _shutdown(self, _app: web.Application) -> None:
         """Close the widgets' sockets and stop Socket.IO's background task: it runs until
         told to, and aiohttp waits for it on the way out."""
-        if self.sio.eio.sockets:  # (engine.io's disconnect-all fails on none)
-            await self.sio.eio.disconnect()
+        # Engine.IO's disconnect-all waits until every client has fetched its close packet;
+        # a polling client gone without a word never does, and the gateway would hang.
+        closing = [asyncio.create_task(socket.close(reason=self.sio.eio.reason.SERVER_DISCONNECT))
+                   for socket in list(self.sio.eio.sockets.values())]
+        if closing:
+            _done, late = await asyncio.wait(closing, timeout=CLOSE_WAIT_SECONDS)
+            for task in late:
+                task.cancel()
+            self.sio.eio.sockets = {}
         await self.sio.shutdown()
         for ping in list(self._pings):  # a closed socket's next ping, 25 s away
             ping.cancel()

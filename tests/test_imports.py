@@ -266,3 +266,31 @@ def test_held_units_stay_held_and_a_new_stock_line_is_added(shop, tmp_path):
                                                               "NCE-MAS,P000001-05,5,in_stock\n"))
     assert added.added == ["P000001-05@NCE-MAS"] and stock_quantity(shop, "P000001-05", "NCE-MAS") == 5
     assert stock_quantity(shop, "P000001-05", "LIL-CTR") == 3
+
+
+def test_an_inventory_feed_updates_and_adds_stock_lines_on_postgresql(postgres_url, tmp_path):
+    """The bulk update has its own statement on PostgreSQL (one per page of lines)."""
+    from bot.core.db import make_engine, make_session_factory, migrate
+    from bot.core.models import Product
+
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    shop = make_session_factory(engine)
+    with shop.begin() as session:
+        store = Store(code="LYS-PDI", name="Lyon Part-Dieu", kind="store")
+        product = Product(sku="P1", name="Chaussure", brand="Marque", department="running",
+                          category="chaussures", price_cents=10000)
+        product.variants = [Variant(sku="P1-01", ean="3000000000017"), Variant(sku="P1-02")]
+        session.add_all([store, product])
+        session.flush()
+        session.add(Stock(variant_id=product.variants[0].id, store_id=store.id, quantity=2, reserved=1))
+    feed = write(tmp_path, "inventory.csv", "store_code,id,quantity,availability\n"
+                                            "LYS-PDI,3000000000017,7,in_stock\nLYS-PDI,P1-02,3,in_stock\n")
+    report = import_inventory(shop, feed)
+    assert (report.updated, report.added, report.written) == (["3000000000017@LYS-PDI"], ["P1-02@LYS-PDI"], True)
+    with shop() as session:
+        lines = session.execute(select(Variant.sku, Stock.quantity, Stock.reserved)
+                                .join(Stock, Stock.variant_id == Variant.id).order_by(Variant.sku)).all()
+    assert [tuple(line) for line in lines] == [("P1-01", 7, 1), ("P1-02", 3, 0)]
+    assert import_inventory(shop, feed).unchanged == 2
+    engine.dispose()

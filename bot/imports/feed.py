@@ -9,15 +9,15 @@ changes nothing the second time.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 PROGRESS_FROM_ROWS = 2000  # a progress bar on files this long or longer
+Row = Tuple[int, List[str]]
 
 
 class FeedError(ValueError):
@@ -44,14 +44,47 @@ class Problem:
         return f"{where} : {self.message}" if where else self.message
 
 
+class Names:
+    """What an import added, changed or withdrew: every one counted, the first `KEPT`
+    named (a feed of millions of lines needs no list of millions of names). Compares
+    and iterates as the list of the names kept."""
+
+    KEPT = 1000
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.kept: List[str] = []
+
+    def append(self, name: str) -> None:
+        self.add(lambda: name)
+
+    def add(self, name: Callable[[], str]) -> None:
+        """Count one; name it (the name made only then) while fewer than KEPT are."""
+        self.count += 1
+        if len(self.kept) < self.KEPT:
+            self.kept.append(name())
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.kept)
+
+    def __eq__(self, other: object) -> bool:
+        return list(self.kept) == other if isinstance(other, list) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Names({self.count}, {self.kept[:5]!r})"
+
+
 @dataclass
 class Report:
     """What an import did, or would do with `dry_run`."""
 
     kind: str
-    added: List[str] = field(default_factory=list)
-    updated: List[str] = field(default_factory=list)
-    withdrawn: List[str] = field(default_factory=list)  # products no longer offered
+    added: Names = field(default_factory=Names)
+    updated: Names = field(default_factory=Names)
+    withdrawn: Names = field(default_factory=Names)  # products no longer offered
     unchanged: int = 0
     problems: List[Problem] = field(default_factory=list)  # rows refused
     notes: List[Problem] = field(default_factory=list)  # rows taken, with something to know
@@ -66,31 +99,48 @@ class Report:
         return [head] + [f"  erreur, {p}" for p in self.problems] + [f"  note, {n}" for n in self.notes]
 
 
-def read_rows(path: Path, required: Tuple[str, ...]) -> List[Tuple[int, Dict[str, str]]]:
-    """(line number, row) of a CSV or TSV file with a header line, the row keyed by the
-    column names in lower case; the delimiter is the one the header uses (tab, semicolon
-    or comma). Blank lines are skipped."""
+def open_rows(path: Path, required: Tuple[str, ...]) -> Tuple[Dict[str, int], Iterator[Row]]:
+    """The columns of a CSV or TSV file with a header line ({name in lower case: index})
+    and its rows, read as they come: (line number, cells). The delimiter is the one the
+    header uses (tab, semicolon or comma); blank lines are skipped."""
     try:
-        text = Path(path).read_bytes().decode("utf-8-sig")
+        handle = open(path, encoding="utf-8-sig", newline="")
+        header = handle.readline()
     except FileNotFoundError:
         raise FeedError(f"fichier introuvable : {path}") from None
     except UnicodeDecodeError:
         raise FeedError("le fichier n'est pas du texte UTF-8") from None
-    header = text.split("\n", 1)[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=max("\t;,", key=header.count))
-    try:
-        names = [name.strip().lower() for name in next(reader)]
-    except StopIteration:
-        raise FeedError("le fichier est vide") from None
+    if not header.strip():
+        handle.close()
+        raise FeedError("le fichier est vide")
+    delimiter = max("\t;,", key=header.count)
+    names = [name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter))]
     missing = [column for column in required if column.lower() not in names]
     if missing:
+        handle.close()
         raise FeedError("colonnes manquantes : " + ", ".join(missing))
-    rows = []
-    for values in reader:
-        if any(value.strip() for value in values):
-            rows.append((reader.line_num, {name: (values[i].strip() if i < len(values) else "")
-                                           for i, name in enumerate(names)}))
-    return rows
+
+    def rows() -> Iterator[Row]:
+        reader = csv.reader(handle, delimiter=delimiter)
+        with handle:
+            try:
+                for values in reader:
+                    # Blank lines are skipped (checked cheaply: files run to millions of lines).
+                    if any(values) and (values[0].strip() or any(v.strip() for v in values)):
+                        yield reader.line_num + 1, values  # + 1: the header line
+            except UnicodeDecodeError:
+                raise FeedError(f"le fichier n'est pas du texte UTF-8 (après la ligne "
+                                f"{reader.line_num + 1})") from None
+
+    return {name: index for index, name in enumerate(names)}, rows()
+
+
+def read_rows(path: Path, required: Tuple[str, ...]) -> List[Tuple[int, Dict[str, str]]]:
+    """(line number, row) of a CSV or TSV file, each row keyed by the column names in
+    lower case (see `open_rows`)."""
+    columns, rows = open_rows(path, required)
+    return [(line, {name: (values[i].strip() if i < len(values) else "")
+                    for name, i in columns.items()}) for line, values in rows]
 
 
 def with_progress(rows: List, label: str) -> Iterable:

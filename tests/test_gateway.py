@@ -13,7 +13,8 @@ from bot.core.settings import load_settings
 from bot.web.app import init_app
 from bot.web.conversation import (FLOOD_BURST, MAX_FLOOD_WAIT, MAX_MESSAGE_CHARS, REPLY_FLOOD,
                                   safe_metadata)
-from bot.web.keys import WEBCHAT
+from bot.web.keys import SETTINGS, WEBCHAT
+from bot.web.media import picture_bytes
 from tests.harness import free_port
 
 
@@ -274,6 +275,10 @@ async def test_product_pictures_and_pages_are_served_for_the_catalog_only(client
     for missing in ("/media/products/NOPE.png", "/media/products/..%2Fshop.png", "/produits/P000002",
                     "/produits/NOPE"):
         assert (await client.get(missing)).status == 404, missing
+    # Telegram uploads our own pictures only; a retailer's is sent as its address.
+    own = client.server.app[SETTINGS].public_url + "/media/products/P000001.png"
+    assert (await picture_bytes(client.server.app, own)).startswith(b"\x89PNG")
+    assert await picture_bytes(client.server.app, "https://cdn.example.fr/media/products/P000001.png") is None
 
 
 async def test_the_gateway_stops_though_a_polling_widget_left_without_a_word(aiohttp_client, tmp_path,

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from bot.core.db import in_session
 from bot.core.models import Product
-from bot.web.keys import SESSIONS
+from bot.web.keys import SESSIONS, SETTINGS
 
 PICTURE_PATH = "/media/products/{sku}.png"
 PAGE_PATH = "/produits/{sku}"
@@ -102,7 +102,11 @@ async def _product(app: web.Application, sku: str) -> Optional[Product]:
 
 
 async def picture_bytes(app: web.Application, url: str) -> Optional[bytes]:
-    """The PNG of one of our product picture URLs (Telegram uploads it), else None."""
+    """The PNG of one of our product picture URLs (Telegram uploads it), else None: a
+    retailer's own picture elsewhere is sent as its address, whatever its path."""
+    settings = app[SETTINGS]
+    if not url.startswith(("/", settings.public_url.rstrip("/") + "/", settings.gateway_url.rstrip("/") + "/")):
+        return None
     match = re.search(r"/media/products/([^/?#]+)\.png$", url)
     product = await _product(app, match.group(1)) if match else None
     if product is None:

@@ -4,9 +4,9 @@
     python bench/import_bench.py --database-url postgresql://postgres@127.0.0.1/bench
 
 Seeds the scale shop afresh (`seed --scale --reset`: each run starts from the same
-stock), writes local inventory feeds of every
-variant at every location (about 10 million lines), then times `python -m bot import
-inventory` as a user runs it, each in its own process:
+stock; the database given is emptied, so give it a throwaway one), writes local
+inventory feeds of every variant at every location (about 10 million lines), then times
+`python -m bot import inventory` as a user runs it, each in its own process:
   1. a full feed with new quantities (most lines change; the pairs not stocked yet are added),
   2. the same feed again (nothing changes),
   3. the next day's feed (one line in ten changes).

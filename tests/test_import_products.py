@@ -164,3 +164,15 @@ def test_an_xml_bomb_an_external_entity_or_broken_xml_is_refused_in_french(shop,
                        (broken, "XML illisible ligne 1")):
         with pytest.raises(FeedError, match=said):
             import_products(shop, path)
+
+
+def test_two_gtins_swapped_are_put_right(shop, tmp_path):
+    """The EAN is unique: a swap is freed first, never seen twice by the database."""
+    first, second = "4006381333931", "4006381333948"
+    with_two = [TRAIL[0], TRAIL[1].replace("\t\tL47", f"\t{second}\tL47"), TRAIL[2]]
+    import_products(shop, feed(tmp_path, *with_two))
+    swapped = [with_two[0].replace(first, second), with_two[1].replace(second, first), TRAIL[2]]
+    report = import_products(shop, feed(tmp_path, *swapped))
+    assert report.written and report.updated == ["TRL"] and not report.problems
+    assert [v[:2] for v in product(shop, "TRL")["variants"]] == [
+        ("TRL-42-V", second), ("TRL-43-V", first), ("TRL-44-N", None)]

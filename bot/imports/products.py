@@ -250,6 +250,7 @@ def import_products(factory: sessionmaker, path: Path, dry_run: bool = False,
     products = _group(report, items)
     with factory() as session:
         writer = _Writer(session, report)
+        writer.release_eans([item for product in products for item in product.items])
         for product in with_progress(products, "produits"):
             writer.apply(product)
         if delete_missing and (skip_invalid or not report.problems):
@@ -267,6 +268,16 @@ class _Writer:
         self.variants = {v.sku: v for v in session.execute(select(Variant)).scalars()}
         self.eans = {v.ean: v.sku for v in self.variants.values() if v.ean}
         self.now = utcnow()
+
+    def release_eans(self, items: List[ItemRow]) -> None:
+        """GTINs that move from one variant to another (two swapped by mistake, now put
+        right) are freed first, so that the unique index never sees one twice."""
+        for item in items:
+            variant = self.variants.get(item.id)
+            if variant is not None and variant.ean and variant.ean != item.ean:
+                self.eans.pop(variant.ean, None)
+                variant.ean = None
+        self.session.flush()
 
     def apply(self, row: ProductRow) -> None:
         refused = self._foreign_ean(row)

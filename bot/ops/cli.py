@@ -26,6 +26,7 @@ from typing import List, Optional
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.db import make_engine, make_session_factory, migrate
 from bot.core.messaging import Messenger
@@ -186,6 +187,10 @@ def cmd_import(settings: Settings, args) -> int:
                                     skip_invalid=args.skip_invalid, **options)
     except FeedError as error:
         print(f"Import refusé : {error}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:  # the kind only: a statement's values may be personal
+        print(f"Import refusé, rien n'est écrit : la base de données a refusé l'écriture "
+              f"({type(error).__name__}).", file=sys.stderr)
         return 1
     finally:
         engine.dispose()

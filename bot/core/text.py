@@ -32,6 +32,12 @@ def format_count(value: int) -> str:
     return f"{value:,}".replace(",", " ")
 
 
+def format_euros(cents: int) -> str:
+    """A price the French way: "140 €", "12,50 €"."""
+    euros, rest = divmod(cents, 100)
+    return f"{euros} €" if not rest else f"{euros},{rest:02d} €"
+
+
 def clip(value: str, limit: int = 60) -> str:
     """A customer's words, made safe to quote back: one line, bounded length."""
     single = " ".join(value.split())

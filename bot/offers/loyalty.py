@@ -9,9 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.core.models import Customer
-from bot.core.text import format_count
+from bot.core.text import format_count, format_euros
 from bot.offers.rules import OfferRules
-from bot.offers.vouchers import euros
 
 
 def mask_card(card: Optional[str]) -> str:
@@ -27,7 +26,7 @@ def card_text(customer: Customer, rules: OfferRules) -> str:
         return (f"Votre carte {card} est suspendue. Un conseiller peut regarder avec vous "
                 "pourquoi et la réactiver.")
     points = customer.loyalty_points
-    reward, per = euros(rules.reward_cents), rules.points_per_reward
+    reward, per = format_euros(rules.reward_cents), rules.points_per_reward
     text = (f"Votre carte {card} est active, dans tous nos magasins et en ligne. "
             f"Vous avez {format_count(points)} points")
     if points >= per:
@@ -39,7 +38,7 @@ def card_text(customer: Customer, rules: OfferRules) -> str:
 
 def programme_text(rules: OfferRules) -> str:
     return (f"Notre carte de fidélité est gratuite : 1 point par euro dépensé, un bon de "
-            f"{euros(rules.reward_cents)} tous les {format_count(rules.points_per_reward)} points, et une offre "
+            f"{format_euros(rules.reward_cents)} tous les {format_count(rules.points_per_reward)} points, et une offre "
             "pour votre anniversaire. Demandez-la en caisse dans n'importe quel magasin ou lors "
             "d'une commande en ligne ; vous pourrez ensuite l'activer ici, en m'écrivant "
             "« activer ma carte ».")

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 from bot.core.db import session_scope
 from bot.core.models import (BirthdayPush, ChatIdentity, Consent, Customer, OutboundMessage, Store,
                              Voucher, utcnow)
+from bot.core.text import format_euros
 from bot.customers.consent import consent_granted
 from bot.offers.birthday import (Offer, birthday_voucher, choose_offer, issue_birthday_voucher,
                                  window_for)
 from bot.offers.rules import DEFAULT_TIMEZONE, OfferRules
-from bot.offers.vouchers import euros, image_path, voucher_text, voucher_value
+from bot.offers.vouchers import image_path, voucher_text, voucher_value
 
 
 PUSH_CHANNELS = ("telegram", "email", "sms")
@@ -187,7 +188,7 @@ def plan_summary(plans: Sequence[PushPlan]) -> List[str]:
     lines = []
     for plan in plans:
         offer = plan.offer
-        value = f"{offer.percent_off} %" if offer.percent_off else euros(offer.amount_cents or 0)
+        value = f"{offer.percent_off} %" if offer.percent_off else format_euros(offer.amount_cents or 0)
         again = f" (bon déjà émis {plan.existing_voucher})" if plan.existing_voucher else ""
         lines.append(f"client {plan.customer_id}\t{plan.channel}\t{offer.rule}\t{value} sur "
                      f"{offer.label}{again}")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.models import Voucher
 from bot.core.signing import same, signature
-from bot.core.text import format_date
+from bot.core.text import format_date, format_euros
 
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud at a till
@@ -28,17 +28,13 @@ def new_voucher_code() -> str:
     return f"ANNIV-{pick()}-{pick()}"
 
 
-def euros(cents: int) -> str:
-    return f"{cents // 100} €" if cents % 100 == 0 else f"{cents / 100:.2f} €".replace(".", ",")
-
-
 def voucher_value(voucher: Voucher) -> str:
     if voucher.percent_off:
         value = f"{voucher.percent_off} % de remise sur {voucher.applies_to}"
     else:
-        value = f"{euros(voucher.amount_cents or 0)} de remise sur {voucher.applies_to}"
+        value = f"{format_euros(voucher.amount_cents or 0)} de remise sur {voucher.applies_to}"
     if voucher.minimum_cents:
-        value += f", dès {euros(voucher.minimum_cents)} d'achat"
+        value += f", dès {format_euros(voucher.minimum_cents)} d'achat"
     return value
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.core.models import Product, Variant
-from bot.core.text import normalise
+from bot.core.text import format_euros, normalise
 
 # Words that say nothing about which product is meant.
 STOPWORDS = frozenset("""
@@ -110,8 +110,7 @@ class ProductInfo:
 
     @property
     def price(self) -> str:
-        euros, cents = divmod(self.price_cents, 100)
-        return f"{euros} €" if not cents else f"{euros},{cents:02d} €"
+        return format_euros(self.price_cents)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from bot.core.db import in_session
 from bot.core.models import Product
+from bot.core.text import format_euros
 from bot.web.keys import SESSIONS, SETTINGS
 
 PICTURE_PATH = "/media/products/{sku}.png"
@@ -126,10 +127,9 @@ async def page(request: web.Request) -> web.Response:
     product = await _product(request.app, request.match_info["sku"])
     if product is None or not product.active:
         raise web.HTTPNotFound(text="Ce produit n'est pas (ou plus) dans notre catalogue.")
-    euros, cents = divmod(product.price_cents, 100)
-    price = f"{euros} €" if not cents else f"{euros},{cents:02d} €"
     text = {key: html.escape(value or "") for key, value in dict(
-        name=product.name, brand=product.brand, description=product.description, price=price,
+        name=product.name, brand=product.brand, description=product.description,
+        price=format_euros(product.price_cents),
         image=picture_path(product.sku)).items()}
     body = f"""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">

@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes,
                           MessageHandler, filters)
 
+from bot.core.replies import card_of
 from bot.core.settings import Settings
 from bot.core.signing import same
 
@@ -45,16 +46,6 @@ def sender_id(user_id: int) -> str:
 
 async def _no_local_image(_url: str) -> Optional[bytes]:
     return None
-
-
-def product_card(reply: Dict[str, Any]) -> Dict[str, Any]:
-    """The card of a reply (Rasa widgets' "generic" template), or {}."""
-    attachment = reply.get("attachment")
-    payload = attachment.get("payload") if isinstance(attachment, dict) else None
-    if isinstance(payload, dict) and payload.get("template_type") == "generic":
-        elements = payload.get("elements") or [{}]
-        return elements[0] if isinstance(elements[0], dict) else {}
-    return {}
 
 
 def split_text(text: str, limit: int = TEXT_LIMIT) -> List[str]:
@@ -215,7 +206,7 @@ class TelegramChannel:
         delivered = True
         for reply in replies:
             text = (reply.get("text") or "").strip()
-            card = product_card(reply)
+            card = card_of(reply)
             image = reply.get("image") or card.get("image_url")
             markup = self.keyboard(reply.get("buttons") or [], card.get("default_action", {}).get("url"))
             try:

@@ -88,6 +88,16 @@ def card(title: str, subtitle: str, image_url: str, link: str, buttons: List[But
         + [{"type": "web_url", "title": "Voir la fiche produit", "url": link}]}]}}
 
 
+def card_of(message: Dict[str, Any]) -> Dict[str, Any]:
+    """The card a message carries (the element of its generic template), or {}."""
+    attachment = message.get("attachment")
+    payload = attachment.get("payload") if isinstance(attachment, dict) else None
+    if isinstance(payload, dict) and payload.get("template_type") == "generic":
+        elements = payload.get("elements") or [{}]
+        return elements[0] if isinstance(elements[0], dict) else {}
+    return {}
+
+
 def button(title: str, intent: str, **entities: str) -> Button:
     payload = f"/{intent}"
     if entities:

@@ -18,6 +18,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional
 import socketio
 from aiohttp import web
 
+from bot.core.replies import card_of
 from bot.core.settings import Settings
 
 logger = logging.getLogger("comptoir.webchat")
@@ -44,10 +45,9 @@ def new_session_id() -> str:
 def to_socketio(reply: Dict[str, Any]) -> List[Dict[str, Any]]:
     """A REST-style reply as Rasa's SocketIOOutput would emit it."""
     out: List[Dict[str, Any]] = []
-    attachment = reply.get("attachment")
-    if isinstance(attachment, dict) and attachment.get("type") == "template":
+    if card_of(reply):
         # A product card holds the answer and its buttons: the widgets show it alone.
-        return [{"attachment": attachment}]
+        return [{"attachment": reply["attachment"]}]
     if reply.get("image"):
         out.append({"attachment": {"type": "image", "payload": {"src": reply["image"]}}})
     text = (reply.get("text") or "").strip()

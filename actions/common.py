@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -17,13 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.db import in_session, make_engine, make_session_factory
-from bot.core.replies import Pending, Reply
+from bot.core.models import utcnow
+from bot.core.replies import Note, Pending, Reply
 from bot.core.settings import load_settings
 from bot.customers.verification import Verifier
 from bot.offers.desk import OffersDesk
 from bot.offers.rules import load_rules
 from bot.privacy.desk import PrivacyDesk
 from bot.privacy.proof import PrivacyAsk
+from bot.review import capture
 from bot.stock.catalog import CatalogIndex, catalog_signature
 from bot.stock.resolve import CONTEXT_SLOTS, StockAsk
 
@@ -193,7 +195,28 @@ class DeskAction(Action, metaclass=abc.ABCMeta):
         except ShopUnavailable:
             dispatcher.utter_message(response="utter_service_unavailable")
             return []
+        await note_turn(tracker, notes=reply.notes)
         return dispatch(reply, dispatcher, tracker)
+
+
+async def note_turn(tracker: Tracker, reason: Optional[str] = None,
+                    notes: Sequence[Note] = ()) -> None:
+    """What this turn tells the retailer (a message to review, demand signals), kept
+    masked and with no one's identity; the shopper's answer never waits on a failure."""
+    latest = tracker.latest_message
+    intent = latest.get("intent") or {}
+    confidence = intent.get("confidence")
+    turn = capture.Turn(text=latest.get("text") or "", channel=chat_channel(tracker),
+                        sender=tracker.sender_id, intent=intent.get("name"),
+                        confidence=float(confidence) if confidence is not None else None,
+                        store_code=tracker.get_slot("stock_store"))
+    if reason is None and not notes and not capture.worth_a_look(turn):
+        return
+    try:
+        await in_shop(lambda session: capture.note_turn(session, turn, reason, notes,
+                                                        settings().identity_secret, utcnow()))
+    except ShopUnavailable:
+        logger.warning("review capture skipped: shop database unavailable")
 
 
 def privacy_ask(tracker: Tracker) -> PrivacyAsk:

@@ -8,7 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ShopUnavailable, chat_channel, dispatch, in_shop, settings, user_intent
+from actions.common import (ShopUnavailable, chat_channel, dispatch, in_shop, note_turn, settings,
+                            user_intent)
 from bot.assistant import fallback
 from bot.core.chats import find_identity
 from bot.handover import tickets
@@ -104,11 +105,13 @@ class ActionFallback(Action):
         intents = [user_intent(e) for e in user_turns]
         latest = tracker.latest_message
         if fallback.two_misses(intents):
-            reply = fallback.offer_person()
+            reply, reason = fallback.offer_person(), "handover"
         elif (latest.get("intent") or {}).get("name") == "out_of_scope":
-            reply = fallback.out_of_scope(latest.get("text") or "", settings().orders_contact,
-                                                  settings().orders_url)
+            reply, reason = fallback.out_of_scope(latest.get("text") or "", settings().orders_contact,
+                                                  settings().orders_url), "out_of_scope"
         else:
-            reply = fallback.clarify(latest.get("intent_ranking") or [],
-                                             latest.get("entities") or [])
+            ranking = latest.get("intent_ranking") or []
+            reply = fallback.clarify(ranking, latest.get("entities") or [])
+            reason = "clarify" if fallback.likely_intents(ranking) else "fallback"
+        await note_turn(tracker, reason)
         return dispatch(reply, dispatcher, tracker)

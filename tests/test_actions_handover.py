@@ -67,7 +67,7 @@ def ranked(*pairs):
     return [{"name": name, "confidence": confidence} for name, confidence in pairs]
 
 
-async def test_an_unsure_guess_gets_a_clarifying_question_and_the_second_miss_a_person():
+async def test_an_unsure_guess_gets_a_clarifying_question_and_the_second_miss_a_person(shop_database):
     unsure = tracker("nlu_fallback", "bonjour je voudrais les pegasus pour ma fille",
                      entities=[("product", "pegasus")], events=[user("greet"), user("nlu_fallback")])
     unsure.latest_message["intent_ranking"] = ranked(("nlu_fallback", 0.55), ("check_stock", 0.41),
@@ -88,7 +88,7 @@ async def test_an_unsure_guess_gets_a_clarifying_question_and_the_second_miss_a_
     assert other[0]["text"].startswith("Je ne parviens pas à vous comprendre")
 
 
-async def test_no_likely_meaning_asks_to_rephrase():
+async def test_no_likely_meaning_asks_to_rephrase(shop_database):
     lost = tracker("nlu_fallback", "kjhkjh", events=[user("greet"), user("nlu_fallback")])
     lost.latest_message["intent_ranking"] = ranked(("nlu_fallback", 0.6), ("greet", 0.3), ("check_stock", 0.05))
     messages, _ = await run(ActionFallback(), lost)
@@ -96,7 +96,7 @@ async def test_no_likely_meaning_asks_to_rephrase():
     assert [b["payload"] for b in messages[0]["buttons"]] == ["/help"]
 
 
-async def test_order_questions_say_where_to_go_and_offer_a_person(monkeypatch):
+async def test_order_questions_say_where_to_go_and_offer_a_person(monkeypatch, shop_database):
     monkeypatch.setenv("ORDERS_URL", "https://boutique.example/aide")
     monkeypatch.setenv("ORDERS_CONTACT", "le service client au 01 02 03 04 05")
     common.reset_caches()

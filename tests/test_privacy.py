@@ -9,13 +9,14 @@ from sqlalchemy import inspect, select, text
 
 from bot.core.chats import identity_for
 from bot.core.messaging import Messenger, send_queued_mail
-from bot.core.models import (ChatIdentity, ConsentLedgerEntry, Customer, PrivacyRequest,
-                             Reservation, Stock, Store)
-from bot.core.replies import Pending
+from bot.core.models import (ChatIdentity, ConsentLedgerEntry, Customer, DemandSignal,
+                             PrivacyRequest, Reservation, ReviewMessage, Stock, Store)
+from bot.core.replies import Note, Pending
 from bot.customers import verification as ident
 from bot.privacy import requests as privacy
 from bot.privacy.desk import CODE_SENT, PrivacyDesk
 from bot.privacy.proof import PrivacyAsk
+from bot.review import capture
 from bot.stock.reservations import hold
 from tests.harness import SECRET, last_code
 
@@ -232,6 +233,10 @@ def test_the_ledger_cannot_be_altered_through_the_application(shop):
 def test_erasure_needs_two_confirmations_and_leaves_nothing_identifying(shop, outbox):
     chat = Chat(shop, outbox)
     verify(chat, outbox)
+    with shop.begin() as session:  # what review kept of her chat, and of someone else's
+        for sender in ("web-priv-1", "web-someone-else"):
+            capture.note_turn(session, capture.Turn("kjhkjh", "web", sender), "fallback",
+                              [Note("not_carried", asked="parfum X")], SECRET, NOW)
     first = chat.say("erase", "supprimez mes données")
     assert [b["title"] for b in first.messages[0]["buttons"]][0] == "Oui, supprimer mes données"
     second = chat.say("erase", "/erase_data", confirm="1")
@@ -248,6 +253,9 @@ def test_erasure_needs_two_confirmations_and_leaves_nothing_identifying(shop, ou
         request = session.execute(select(PrivacyRequest).where(PrivacyRequest.kind == "erasure")).scalar_one()
         assert (request.status, request.customer_id) == ("done", 1)
         assert session.execute(text("SELECT count(*) FROM consent_ledger WHERE customer_id = 1")).scalar() > 0
+        someone_else = capture.conversation_ref(SECRET, "web-someone-else")
+        assert session.execute(select(ReviewMessage.conversation_ref)).scalars().all() == [someone_else]
+        assert session.execute(select(DemandSignal.conversation_ref)).scalars().all() == [someone_else]
 
 
 def test_the_last_erasure_confirmation_alone_erases_nothing(shop, outbox):
@@ -358,6 +366,25 @@ def test_consents_are_shown_and_changed_per_purpose_and_channel(shop, outbox):
                                         "purpose = 'personalisation' AND granted")).scalar()
         kinds = session.execute(select(PrivacyRequest.kind)).scalars().all()
     assert sms in (1, True) and personal == 0 and "objection" in kinds
+
+
+def test_an_objection_to_analytics_stops_review_capture_for_all_her_chats(shop, outbox):
+    chat = Chat(shop, outbox, sender="web-analytics")
+    verify(chat, outbox)
+    assert "Analyse de nos échanges pour améliorer l'assistant (messages masqués) : oui, sauf si" \
+        in Chat.text(chat.say("consents", "mes abonnements"))
+    said = Chat.text(chat.say("change_consent", "je refuse l'analyse de mes messages"))
+    assert said == ("C'est noté : nous ne garderons plus vos messages, même masqués, pour "
+                    "améliorer notre assistant.")
+    assert ": non, vous vous y êtes opposé" in Chat.text(chat.say("consents", "mes abonnements"))
+    with shop.begin() as session:
+        entry = session.execute(select(ConsentLedgerEntry).where(
+            ConsentLedgerEntry.purpose == "analytics")).scalars().first()
+        assert (entry.customer_id, entry.new_state) == (1, False)
+        assert capture.objected(session, "web", "web-analytics")
+        assert capture.note_turn(session, capture.Turn("kjhkjh", "web", "web-analytics"), "fallback",
+                                 [], SECRET, NOW) == 0
+        assert not capture.objected(session, "web", "web-stranger")
 
 
 def test_real_smtp_is_used_when_configured(tmp_path):

@@ -96,6 +96,20 @@ class RasaClient:
             raise error if isinstance(error, RasaUnavailable) else RasaUnavailable(str(error))
         return {**up[0], "replicas_up": f"{len(up)}/{len(results)}"}
 
+    async def load_model(self, model: str, timeout: float = 600.0) -> None:
+        """Swap a model into every replica, one after the other, so that the others keep
+        answering while one loads (Rasa's `PUT /model`; each replica also keeps answering
+        with its old model until the new one is loaded)."""
+        for url in self._rasa_urls:
+            try:
+                async with self._session.put(f"{url}/model", params={"token": self._token},
+                                             json={"model_file": model},
+                                             timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+                    if response.status != 204:
+                        raise RasaUnavailable(f"rasa model HTTP {response.status}")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                raise RasaUnavailable(type(error).__name__) from error
+
     async def action_server_up(self) -> bool:
         try:
             async with self._session.get(f"{self._action_server_url}/health",

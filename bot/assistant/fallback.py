@@ -84,10 +84,15 @@ def carried_entities(entities: Iterable[Mapping[str, Any]]) -> Dict[str, str]:
             for name, found in values.items()}
 
 
+def likely_intents(ranking: Iterable[Mapping[str, Any]]) -> List[str]:
+    """The intents a clarifying question may offer, likeliest first (none: a plain miss)."""
+    return [item["name"] for item in ranking
+            if item.get("name") in CHOICES and float(item.get("confidence") or 0) >= MIN_CONFIDENCE]
+
+
 def clarify(ranking: Iterable[Mapping[str, Any]], entities: Iterable[Mapping[str, Any]]) -> Reply:
     """The clarifying question for a message the model was unsure about."""
-    likely = [item["name"] for item in ranking
-              if item.get("name") in CHOICES and float(item.get("confidence") or 0) >= MIN_CONFIDENCE]
+    likely = likely_intents(ranking)
     if not likely:
         return Reply().say("Pardon, je n'ai pas bien compris. Je peux vérifier un stock, donner les "
                            "horaires d'un magasin, retrouver votre offre anniversaire ou gérer vos "

@@ -65,6 +65,15 @@ def freeze() -> int:
     return gc.get_freeze_count()
 
 
+def refreeze(name: str) -> None:
+    """After a new model replaced the old one: what was frozen is walked again so the
+    old model can be freed (one full collection, like at start-up), then the survivors
+    are frozen anew."""
+    gc.unfreeze()
+    sys.stderr.write(f"gc: {name} froze {freeze()} objects after a model swap\n")
+    sys.stderr.flush()
+
+
 def release_freed_memory() -> None:
     """glibc's `malloc_trim`: loading frees much (TensorFlow's loading buffers, spaCy's
     string list) that the allocator otherwise keeps resident, about 90 MB in Rasa."""

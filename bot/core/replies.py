@@ -45,10 +45,23 @@ class Pending:
         return bool(self.asked)
 
 
+@dataclass(frozen=True)
+class Note:
+    """What a turn tells the retailer, beside the answer: a demand signal ("not_available"
+    in a store, "not_carried"), recorded with no one's identity (bot.review.capture)."""
+
+    kind: str
+    product_sku: Optional[str] = None
+    variant_sku: Optional[str] = None
+    asked: Optional[str] = None  # what the shopper named, for a product we do not carry
+    store_code: Optional[str] = None
+
+
 @dataclass
 class Reply:
     messages: List[Message] = field(default_factory=list)
     slots: Dict[str, Optional[str]] = field(default_factory=dict)
+    notes: List[Note] = field(default_factory=list)
 
     def asking(self, pending: Pending) -> "Reply":
         """The answer ends on a question: the next message may be its answer."""
@@ -75,6 +88,7 @@ class Reply:
 
     def extend(self, other: "Reply") -> "Reply":
         self.messages += other.messages
+        self.notes += other.notes
         return self
 
 

@@ -48,6 +48,7 @@ class Settings:
     timezone: str
     models_dir: Path
     hold_hours: int
+    review_retention_days: int  # how long misunderstood messages are kept for review
     stock_api_token: Optional[str]
     telegram_token: Optional[str]
     telegram_api_url: str
@@ -300,6 +301,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         timezone=timezone,
         models_dir=models_dir,
         hold_hours=_int(env, "HOLD_HOURS", 48, 1, 24 * 30),
+        review_retention_days=_int(env, "REVIEW_RETENTION_DAYS", 90, 1, 3650),
         stock_api_token=stock_api_token,
         telegram_token=telegram_token,
         telegram_api_url=telegram_api_url,

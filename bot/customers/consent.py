@@ -7,7 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.chats import identity_for
-from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Consent, ConsentLedgerEntry, utcnow
+from bot.core.models import (CONSENT_CHANNELS, CONSENT_PURPOSES, MESSAGE_PURPOSES, Consent,
+                             ConsentLedgerEntry, utcnow)
 
 
 def consent_granted(session: Session, purpose: str, channel: str, *,
@@ -74,7 +75,7 @@ def stop_chat(session: Session, channel: str, external_id: str) -> int:
     """
     identity = identity_for(session, channel, external_id)
     changed = 0
-    for purpose in CONSENT_PURPOSES:
+    for purpose in MESSAGE_PURPOSES:
         changed += set_consent(session, purpose, channel, False, identity_id=identity.id,
                                source_channel=channel,
                                source_conversation=conversation_ref(identity.id),

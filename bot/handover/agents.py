@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.core.models import Agent, AgentSession, LoginFailure, utcnow
+from bot.core.models import AGENT_ROLES, Agent, AgentSession, LoginFailure, utcnow
 
 MAX_FAILURES = 5  # per client address
 MAX_FAILURES_ANYWHERE = 50
@@ -29,6 +29,7 @@ class LoggedIn:
     display_name: str
     token: str  # goes in the HttpOnly cookie; only its hash is stored
     csrf_token: str
+    role: str = "agent"
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,21 @@ class SessionInfo:
     username: str
     display_name: str
     csrf_token: str
+    role: str = "agent"
+
+    def may(self, role: str) -> bool:
+        """This account has `role` or a wider one (admin > reviewer > agent)."""
+        return AGENT_ROLES.index(self.role) >= AGENT_ROLES.index(role)
 
 
-def create_agent(session: Session, username: str, display_name: str, password: str) -> Agent:
+def create_agent(session: Session, username: str, display_name: str, password: str,
+                 role: str = "agent") -> Agent:
     if len(password) < 10:
         raise ValueError("the password must be at least 10 characters long")
+    if role not in AGENT_ROLES:
+        raise ValueError(f"unknown role {role!r} ({', '.join(AGENT_ROLES)})")
     agent = Agent(username=username.strip().lower(), display_name=display_name.strip(),
-                  password_hash=_hasher.hash(password), created_at=utcnow())
+                  password_hash=_hasher.hash(password), role=role, created_at=utcnow())
     session.add(agent)
     session.flush()
     return agent
@@ -91,7 +100,7 @@ def login(session: Session, username: str, password: str,
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(AgentSession(token_hash=_hash_token(token), agent_id=agent.id, csrf_token=csrf,
                              created_at=now, expires_at=now + dt.timedelta(hours=SESSION_HOURS)))
-    return LoggedIn(agent.id, agent.display_name, token, csrf)
+    return LoggedIn(agent.id, agent.display_name, token, csrf, agent.role)
 
 
 def session_for(session: Session, token: Optional[str],
@@ -104,7 +113,7 @@ def session_for(session: Session, token: Optional[str],
     if row is None or row.AgentSession.expires_at <= now:
         return None
     return SessionInfo(row.Agent.id, row.Agent.username, row.Agent.display_name,
-                       row.AgentSession.csrf_token)
+                       row.AgentSession.csrf_token, row.Agent.role)
 
 
 def logout(session: Session, token: str) -> None:

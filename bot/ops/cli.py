@@ -3,13 +3,14 @@
     up        migrate, seed, train if needed, then run Rasa + actions + gateway
     migrate   bring the shop database schema up to date
     seed      fill an empty shop database with the demo shop (--scale for benchmarks)
-    train     train the Rasa model if config, domain or data changed (--force)
+    train     train the Rasa model if config, domain, data or review labels changed (--force)
+    retrain   train with the review labels, then load the model into the running Rasa
     gateway   run the gateway alone
     check     validate settings and print them (secrets hidden)
     stock     set stock: `stock set SKU STORE QTY` or `stock import file.csv`
     import    `import stores|inventory|customers|consents FILE`: the retailer's own files (--dry-run, --skip-invalid)
     holds     `holds expire`: free the stock of holds past their time
-    agents    `agents add USERNAME`: a support console account (password asked)
+    agents    `agents add USERNAME [--role reviewer|admin]`: a console account (password asked)
     requests  personal-data requests with status and due date (--all for closed ones)
 """
 from __future__ import annotations
@@ -28,9 +29,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.assistant.client import RasaClient, RasaUnavailable
 from bot.core.db import make_engine, make_session_factory, migrate
 from bot.core.messaging import Messenger
-from bot.core.models import Base, utcnow
+from bot.core.models import AGENT_ROLES, Base, utcnow
 from bot.core.settings import Settings, SettingsError, load_settings
 from bot.handover.agents import create_agent
 from bot.handover.hours import support_hours
@@ -45,8 +47,9 @@ from bot.offers.pushes import plan_pushes, plan_summary, run_birthday_pushes
 from bot.offers.rules import RulesError, load_rules
 from bot.offers.vouchers import check_voucher, use_voucher
 from bot.ops.demo import seed_demo_shop
+from bot.ops.demo_history import forget_history, seed_history
 from bot.ops.supervisor import STOP_GRACE_SECONDS, process_specs, supervise, write_endpoints
-from bot.ops.training import ensure_model
+from bot.ops.training import CURRENT, train_current
 from bot.privacy.requests import list_requests
 from bot.stock.importer import StockUpdateError, apply_stock_updates, read_csv
 from bot.stock.reservations import expire_due
@@ -83,6 +86,8 @@ def cmd_seed(settings: Settings, args) -> int:
             _step("shop database already has data; not seeding (use --reset to start over)")
         else:
             _step(f"seeded in {time.monotonic() - started:.1f} s")
+            if not args.scale:
+                _seed_history(settings, engine, seed, today, args.reset)
         if args.export:
             written = export_shop(make_session_factory(engine), args.export)
             _step(f"exported to {args.export}: " + ", ".join(f"{name} ({rows} lines)"
@@ -90,6 +95,22 @@ def cmd_seed(settings: Settings, args) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _seed_history(settings: Settings, engine, seed: int, today: dt.date, reset: bool) -> None:
+    """A month of past conversations, for the dashboard and the review inbox."""
+    trackers = make_engine(settings.tracker_store_url)
+    try:
+        if reset:
+            forget_history(trackers)
+        history = seed_history(engine, trackers, seed, today, settings.identity_secret,
+                               settings.timezone)
+    finally:
+        trackers.dispose()
+    if history.messages:
+        _step(f"history: {sum(history.conversations.values())} past conversations over "
+              f"{len(history.conversations)} days ({history.messages} messages, "
+              f"{history.handovers} handovers, {history.review} messages to review)")
 
 
 def _reset(engine) -> None:
@@ -123,7 +144,27 @@ def prepare_shop(settings: Settings) -> None:
 
 
 def cmd_train(settings: Settings, args) -> int:
-    ensure_model(settings.models_dir, progress=_step, force=args.force)
+    train_current(settings, progress=_step, force=args.force)
+    return 0
+
+
+def cmd_retrain(settings: Settings, _args) -> int:
+    """Train with the review labels, then load the model into the running Rasa."""
+    model = train_current(settings, progress=_step)
+
+    async def swap() -> None:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session:
+            await RasaClient(session, settings.rasa_urls, settings.rasa_token,
+                             settings.action_server_url).load_model(str(model.resolve()))
+
+    try:
+        asyncio.run(swap())
+    except RasaUnavailable as error:
+        _step(f"Rasa did not load it ({error}): it will when Comptoir next starts")
+        return 1
+    _step(f"{model.name} loaded into {len(settings.rasa_urls)} Rasa replica(s)")
     return 0
 
 
@@ -147,7 +188,9 @@ def cmd_check(settings: Settings, _args) -> int:
 
 def cmd_up(settings: Settings, args) -> int:
     prepare_shop(settings)
-    model = ensure_model(settings.models_dir, progress=_step)
+    train_current(settings, progress=_step)
+    # Rasa starts (and restarts) with the model the link points at: a retraining moves it.
+    model = settings.models_dir / CURRENT
     endpoints = write_endpoints(settings)
     return asyncio.run(supervise(settings, process_specs(settings, model, endpoints)))
 
@@ -217,7 +260,8 @@ def cmd_agents(settings: Settings, args) -> int:
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine).begin() as session:
-            create_agent(session, args.username, args.name or args.username, password)
+            create_agent(session, args.username, args.name or args.username, password,
+                         role=args.role)
     except ValueError as error:
         print(f"Agent not created: {error}", file=sys.stderr)
         return 1
@@ -318,8 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, help="random seed (default: DEMO_SEED or 42)")
     seed.add_argument("--export", type=Path, metavar="DIR", help="then write the shop as the files "
                       "`import` reads (stores, products, inventory, customers, consents)")
-    train = commands.add_parser("train", help="train the model if inputs changed")
+    train = commands.add_parser("train", help="train the model if config, domain, data or review "
+                                "labels changed")
     train.add_argument("--force", action="store_true")
+    commands.add_parser("retrain", help="train with the review labels, then load the model into "
+                        "the running Rasa (no restart)")
     commands.add_parser("gateway", help="run the gateway alone")
     commands.add_parser("check", help="validate and print settings")
     stock = commands.add_parser("stock", help="update stock (fires back-in-stock alerts)")
@@ -335,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("username")
     agents.add_argument("--name", help="name shown to colleagues")
     agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    agents.add_argument("--role", choices=AGENT_ROLES, default="agent",
+                        help="agent: tickets and requests; reviewer: also the review inbox and the "
+                        "dashboard; admin: also retraining")
     requests = commands.add_parser("requests", help="personal-data requests and their due dates")
     requests.add_argument("--all", action="store_true", help="closed ones too")
     imports = commands.add_parser("import", help="a retailer's own file (checked, then all or nothing)")
@@ -364,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
-            "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "import": cmd_import,
+            "retrain": cmd_retrain, "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "import": cmd_import,
             "holds": cmd_holds,
             "agents": cmd_agents, "requests": cmd_requests, "offers": cmd_offers,
             "vouchers": cmd_vouchers, "cards": cmd_cards}

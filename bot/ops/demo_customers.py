@@ -114,7 +114,7 @@ class CustomersBuilder:
                 quantity=1, amount_cents=self.price_by_variant[variant_id]))
 
     def _consents(self, customer_id: int, created: dt.datetime, everything: bool) -> None:
-        for purpose in m.CONSENT_PURPOSES:
+        for purpose in m.MESSAGE_PURPOSES:
             for channel in m.CONSENT_CHANNELS:
                 if everything:
                     granted = channel in ("email", "telegram", "web")

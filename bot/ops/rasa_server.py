@@ -36,12 +36,15 @@ paused conversation (a person has it) is not continued. The action server is sen
 tracker's state with the events of the customer's two latest messages, what the actions
 read (`action_call_format`), and no domain (`enable_selective_domain`). Once the model
 is loaded, what it built is frozen out of the garbage collector's walks (`bot.core.gcwatch`).
+A model swapped in through `PUT /model` (a retraining) loads on a worker thread, so
+conversations go on with the old model meanwhile (`load_off_the_loop`).
 
 Memory: DIET is loaded for predicting only (`load_for_inference`), without the training
 graph Rasa traces to build its weights.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import sys
@@ -171,6 +174,7 @@ def continue_long_sessions(update_session: Any, window: int) -> Any:
 # The actions read the slots, the latest message and, of the events, the customer's two
 # latest messages at most (`actions.common.clarified_text`, the second miss in a row).
 ACTION_CALL_USER_TURNS = 2
+REFREEZE_AFTER_SWAP = 2.0  # seconds: the old model is unreachable by then
 
 
 def recent_events(tracker: Any, user_turns: int) -> List[Any]:
@@ -236,7 +240,23 @@ def freeze_after_load(load_agent: Any) -> Any:
     return load_agent_on_start
 
 
+def load_off_the_loop(load_agent: Any) -> Any:
+    """Rasa's `_load_agent` for `PUT /model`, on a worker thread: Rasa runs it on the
+    server's event loop, where conversations would wait for the whole load (seconds).
+    The old model answers until Rasa swaps the new one in; then the old one is freed and
+    what is left is frozen again (`bot.core.gcwatch.refreeze`)."""
+    async def _load_agent(*args: Any, **kwargs: Any) -> Any:
+        loaded = await asyncio.to_thread(asyncio.run, load_agent(*args, **kwargs))
+        # Rasa swaps the agent once this returns: the old one is garbage a moment later.
+        asyncio.get_running_loop().call_later(REFREEZE_AFTER_SWAP, gcwatch.refreeze, "rasa")
+        return loaded
+
+    _load_agent.wrapped = load_agent  # type: ignore[attr-defined]
+    return _load_agent
+
+
 def install() -> None:
+    from rasa import server
     from rasa.core import run, tracker_store
     from rasa.core.actions.action import RemoteAction
     from rasa.core.processor import MessageProcessor
@@ -248,6 +268,8 @@ def install() -> None:
     RemoteAction._action_call_format = action_call_format
     if not hasattr(run.load_agent_on_start, "wrapped"):
         run.load_agent_on_start = freeze_after_load(run.load_agent_on_start)
+    if not hasattr(server._load_agent, "wrapped"):
+        server._load_agent = load_off_the_loop(server._load_agent)
     if not hasattr(MessageProcessor._update_tracker_session, "wrapped"):
         MessageProcessor._update_tracker_session = continue_long_sessions(
             MessageProcessor._update_tracker_session, SESSION_WINDOW_TURNS)

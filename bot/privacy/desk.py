@@ -12,7 +12,7 @@ from typing import Callable, Dict, Optional
 
 from sqlalchemy.orm import Session
 
-from bot.core.models import CONSENT_CHANNELS, CONSENT_PURPOSES, Customer
+from bot.core.models import CONSENT_CHANNELS, MESSAGE_PURPOSES, Customer
 from bot.core.replies import Pending, Reply, button
 from bot.core.text import normalise
 from bot.customers import verification as ident
@@ -20,6 +20,7 @@ from bot.customers.birthday import read_birthday
 from bot.customers.consent import conversation_ref
 from bot.privacy import requests
 from bot.privacy.proof import ASK_CONTACT, PrivacyAsk, Proof
+from bot.review import capture
 
 CODE_SENT = ("Si ces coordonnées correspondent à un compte, un code à 6 chiffres vient d'être "
              "envoyé au contact enregistré. Écrivez-le-moi ici (il est valable 10 minutes).")
@@ -44,7 +45,9 @@ def read_field(text: str) -> Optional[str]:
 PURPOSE_WORDS = (("offers", ("offre", "promo", "pub", "newsletter", "bon plan", "soldes")),
                  ("birthday", ("anniversaire",)),
                  ("back_in_stock", ("alerte", "retour en stock", "reassort")),
-                 ("personalisation", ("personnalis", "mes achats", "profil")))
+                 ("personalisation", ("personnalis", "mes achats", "profil")),
+                 ("analytics", ("analyse", "statisti", "ameliorer l assistant", "ameliorer le bot",
+                                "ameliorer votre assistant", "ameliorer le robot")))
 
 
 def consent_scope(text: str):
@@ -63,8 +66,8 @@ def stop_scope(text: str, own_channel: str):
                 if any(w in plain for w in words)]
     everything = any(w in plain for w in (" tout ", " toutes ", " tous ", " rien "))
     if everything:
-        return list(CONSENT_CHANNELS), list(CONSENT_PURPOSES)
-    return (channels or [own_channel]), list(CONSENT_PURPOSES)
+        return list(CONSENT_CHANNELS), list(MESSAGE_PURPOSES)
+    return (channels or [own_channel]), list(MESSAGE_PURPOSES)
 
 
 Answer = Callable[[PrivacyAsk], Reply]
@@ -258,6 +261,7 @@ class PrivacyDesk:
         customer = self.proof.customer(self.proof.identity(ask))
         request = requests.record_request(self.session, customer.id, "erasure", self.now, "in_progress")
         senders = requests.erase(self.session, customer.id, self.now)
+        capture.forget(self.session, senders + [ask.sender], self.secret)
         request.status, request.closed_at = "done", self.now
         reply = Reply(slots={"pending": None})
         reply.say("C'est fait : vos données personnelles sont supprimées. Nous ne gardons que la "
@@ -309,12 +313,13 @@ class PrivacyDesk:
         if not purposes:
             return Reply().say("Pour quel usage ? Les offres, l'anniversaire, les alertes de stock "
                                "ou la personnalisation ?\n" + requests.consents_text(self.session, customer.id))
+        about_data = [p for p in purposes if p in ("personalisation", "analytics")]
         if not channels:
-            channels = list(CONSENT_CHANNELS) if purposes == ["personalisation"] or not granted \
+            channels = list(CONSENT_CHANNELS) if purposes == about_data or not granted \
                 else [identity.channel]
         requests.change_consents(self.session, customer.id, identity, purposes, channels, granted,
                                 conversation_ref(identity.id))
-        if "personalisation" in purposes and not granted:
+        if about_data and not granted:
             requests.record_request(self.session, customer.id, "objection", self.now, "done")
         what = ", ".join(requests.PURPOSE_FR[p] for p in purposes)
         where = ", ".join(requests.CHANNEL_FR[c] for c in channels)
@@ -323,6 +328,9 @@ class PrivacyDesk:
         if "personalisation" in purposes and not granted:
             text = ("C'est noté : nous n'utiliserons plus vos achats pour vous faire des "
                     "suggestions ou des offres.")
+        elif purposes == ["analytics"] and not granted:
+            text = ("C'est noté : nous ne garderons plus vos messages, même masqués, pour "
+                    "améliorer notre assistant.")
         return Reply(slots={"pending": None}).say(text)
 
     def answer_why(self, ask: PrivacyAsk) -> Reply:

@@ -15,7 +15,7 @@ from sqlalchemy import and_, delete, inspect, or_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.core.models import (CONSENT_CHANNELS, CONSENT_PURPOSES, ChatIdentity, Consent,
+from bot.core.models import (CONSENT_CHANNELS, ChatIdentity, Consent, MESSAGE_PURPOSES,
                              ConsentLedgerEntry, Customer, ExportLink, HandoverTicket,
                              OutboundMessage, PrivacyRequest, PrivacyRequestChange, Purchase,
                              Reservation, StockAlert, TicketMessage, TicketNote, VerificationCode,
@@ -29,7 +29,8 @@ EXPORT_HOURS = 24
 ERASED_TEXT = "[supprimé à la demande du client]"
 CONSENT_WORDING = "consentement-chat-2025-01"
 PURPOSE_FR = {"offers": "offres", "birthday": "anniversaire", "back_in_stock": "alertes de stock",
-              "personalisation": "personnalisation"}
+              "personalisation": "personnalisation",
+              "analytics": "analyse de nos échanges pour améliorer l'assistant"}
 CHANNEL_FR = {"email": "e-mail", "sms": "SMS", "post": "courrier", "telegram": "Telegram",
               "web": "chat du site"}
 WHY_TEXT = ("Nous gardons ce qu'il faut pour votre carte de fidélité et vos achats : nom, "
@@ -247,9 +248,13 @@ def consents_text(session: Session, customer_id: int) -> str:
     rows = {(c.purpose, c.channel): c.granted for c in session.execute(
         select(Consent).where(Consent.customer_id == customer_id)).scalars()}
     lines = ["Vos choix de communication :"]
-    for purpose in CONSENT_PURPOSES:
+    for purpose in MESSAGE_PURPOSES:
         yes = [CHANNEL_FR[c] for c in CONSENT_CHANNELS if rows.get((purpose, c))]
         lines.append(f"• {PURPOSE_FR[purpose].capitalize()} : {', '.join(yes) if yes else 'non'}")
+    # Messages misunderstood are kept masked for review unless the customer objected.
+    objected = any(granted is False for (purpose, _), granted in rows.items() if purpose == "analytics")
+    lines.append(f"• {PURPOSE_FR['analytics'].capitalize()} (messages masqués) : "
+                 f"{'non, vous vous y êtes opposé' if objected else 'oui, sauf si vous vous y opposez'}")
     lines.append("Dites par exemple « je ne veux plus de mails » ou « j'accepte les offres par SMS ».")
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.chats import identity_for
 from bot.core.models import Store, Variant
-from bot.core.replies import Pending, Reply, button
+from bot.core.replies import Note, Pending, Reply, button
 from bot.core.text import clip, format_date, format_time, normalise
 from bot.stock import alerts, availability, reservations, wording
 from bot.stock.catalog import CatalogIndex, ProductInfo, VariantInfo
@@ -51,6 +51,9 @@ class StockDesk:
                 reply.say(*wording.which_product(meant.choices, ask.size, ask.colour))
             else:
                 reply.say(*wording.not_carried(ask.product, meant.not_carried))
+                asked = ask.product or " ".join(meant.not_carried.leftover)
+                if asked:
+                    reply.notes.append(Note("not_carried", asked=asked))
             reply.slots.update(stock_product=None, stock_variant=None, stock_size=None,
                                stock_colour=None, pending=None)
             return None, None
@@ -92,6 +95,12 @@ class StockDesk:
         reply.slots.update(stock_product=product.sku, stock_variant=variant.sku,
                            stock_size=variant.size, stock_colour=variant.colour,
                            stock_store=report.store.code if report.store else None, pending=None)
+        unavailable = report.at_store is None or report.at_store.available <= 0
+        if report.store is not None and unavailable:
+            reply.notes.append(Note("not_available", product.sku, variant.sku,
+                                    store_code=report.store.code))
+        elif report.store is None and report.online.available <= 0:
+            reply.notes.append(Note("not_available", product.sku, variant.sku, store_code="online"))
         return reply
 
     def _today_hours(self, store_id: int) -> str:

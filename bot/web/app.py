@@ -22,6 +22,7 @@ from bot.core import gcwatch
 from bot.core.db import make_engine, make_session_factory
 from bot.core.ratelimit import KeyedLocks, RateLimiter
 from bot.core.settings import Settings
+from bot.review.retrain import Retraining
 from bot.web.conversation import FLOOD_BURST, FLOOD_RATE, converse
 from bot.web.delivery import agent_reply, push_outbox, resume_bot, stop_chat_consents
 from bot.web.history import replay, ticket_context
@@ -32,6 +33,7 @@ from bot.web.keys import (CONSOLE, CONVERSATIONS, DELIVERY, ENGINE, LIMITER, RAS
 from bot.web.sessions import accept_web_token, web_session_alive
 from bot.web.views import MAX_BODY_BYTES, setup_routes, telegram_webhook
 from integrations.console import Console
+from integrations.console.retailer import Retailer
 from integrations.till import Till
 from integrations.webchat import WebChat
 
@@ -129,6 +131,8 @@ def init_app(settings: Settings) -> web.Application:
                       trusted_proxies=settings.trusted_proxies)
     console.routes(app)
     app[CONSOLE] = console
+    Retailer(console, Retraining(settings, lambda: app[RASA]), settings.tracker_store_url,
+             settings.timezone).routes(app)
     till = Till(settings, lambda: app[SESSIONS])
     till.routes(app)
     app[TILL] = till

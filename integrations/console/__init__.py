@@ -63,6 +63,7 @@ class Console:
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/console", self.page)
         app.router.add_get("/console/console.js", self.script)
+        app.router.add_get("/console/console-lib.js", self.script)
         app.router.add_post("/console/login", self.login)
         app.router.add_post("/console/logout", self.logout)
         app.router.add_get("/console/api/me", self.me)
@@ -88,7 +89,8 @@ class Console:
         return response
 
     async def script(self, request: web.Request) -> web.Response:
-        return web.FileResponse(STATIC / "console.js", headers={
+        name = request.path.rsplit("/", 1)[-1]  # console.js or console-lib.js
+        return web.FileResponse(STATIC / name, headers={
             "Content-Type": "application/javascript; charset=utf-8", "Cache-Control": "no-cache"})
 
     async def agent(self, request: web.Request, csrf: bool = False) -> agents.SessionInfo:
@@ -117,7 +119,8 @@ class Console:
             logger.info("console login refused")
             return web.json_response({"error": "Identifiant ou mot de passe incorrect, ou compte "
                                                "temporairement bloqué."}, status=401)
-        response = web.json_response({"name": done.display_name, "csrf": done.csrf_token})
+        response = web.json_response({"name": done.display_name, "csrf": done.csrf_token,
+                                      "role": done.role})
         response.set_cookie(COOKIE, done.token, httponly=True, samesite="Strict", secure=self.secure,
                             path="/console", max_age=agents.SESSION_HOURS * 3600)
         response.del_cookie(LOGIN_CSRF_COOKIE, path="/console")
@@ -136,7 +139,8 @@ class Console:
 
     async def me(self, request: web.Request) -> web.Response:
         info = await self.agent(request)
-        return web.json_response({"name": info.display_name, "csrf": info.csrf_token})
+        return web.json_response({"name": info.display_name, "csrf": info.csrf_token,
+                                  "role": info.role})
 
     # Queue and tickets ----------------------------------------------------------------
     def _queue(self, session) -> List[Dict[str, Any]]:

@@ -22,7 +22,11 @@ Base = declarative_base(metadata=MetaData(naming_convention=NAMING))
 
 
 # Purposes and channels of consent; the identity and consent flows use these names.
-CONSENT_PURPOSES = ("offers", "birthday", "back_in_stock", "personalisation")
+# Messages we may send; then "analytics": the customer's conversations may be kept
+# (masked) for review and counted in demand signals. It is about the use of data, not
+# a channel to reach them: STOP and "unsubscribe me from everything" leave it alone.
+MESSAGE_PURPOSES = ("offers", "birthday", "back_in_stock", "personalisation")
+CONSENT_PURPOSES = MESSAGE_PURPOSES + ("analytics",)
 CONSENT_CHANNELS = ("email", "sms", "post", "telegram", "web")
 
 

@@ -93,6 +93,11 @@ class TicketNote(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
 
+# What an account may do in the console: agents handle tickets and requests; reviewers
+# also label misunderstood messages and see the dashboard; admins also retrain.
+AGENT_ROLES = ("agent", "reviewer", "admin")
+
+
 class Agent(Base):
     """A support staff account of the console."""
 
@@ -101,6 +106,7 @@ class Agent(Base):
     username = Column(String(64), nullable=False, unique=True)
     display_name = Column(String(80), nullable=False)
     password_hash = Column(String(255), nullable=False)
+    role = Column(String(12), nullable=False, default="agent", server_default="agent")
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
 

@@ -3,25 +3,7 @@
   "use strict";
   var csrf = null, current = null, socket = null;
   var $ = function (id) { return document.getElementById(id); };
-
-  function el(tag, cls, text) {
-    var n = document.createElement(tag);
-    if (cls) n.className = cls;
-    if (text !== undefined) n.textContent = text;
-    return n;
-  }
-
-  function api(method, path, body) {
-    var options = { method: method, credentials: "same-origin", headers: {} };
-    if (method !== "GET") {
-      options.headers["X-CSRF-Token"] = csrf;
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body || {});
-    }
-    return fetch(path, options).then(function (r) {
-      return r.json().then(function (data) { data._status = r.status; return data; });
-    });
-  }
+  var el = window.ComptoirConsole.el, api = window.ComptoirConsole.api;
 
   $("login-form").addEventListener("submit", function (event) {
     event.preventDefault();
@@ -36,6 +18,7 @@
 
   function start(me) {
     csrf = me.csrf;
+    window.ComptoirConsole.setCsrf(csrf);
     $("login").hidden = true;
     $("app").hidden = false;
     $("who").textContent = "";
@@ -45,6 +28,15 @@
       api("POST", "/console/logout").then(function () { location.reload(); });
     });
     $("who").appendChild(out);
+    if (me.role === "reviewer" || me.role === "admin") {
+      [["/console/revue", "À revoir"], ["/console/tableau-de-bord", "Tableau de bord"]].forEach(function (link) {
+        var a = el("a", "", link[1]);
+        a.href = link[0];
+        a.style.color = "#fff";
+        a.style.marginRight = "12px";
+        $("who").insertBefore(a, $("who").firstChild);
+      });
+    }
     connect();
     loadRequests();
   }

@@ -1,9 +1,10 @@
 """The shop's tills and web checkout: vouchers checked and used, cards activated in any
-store, and the voucher codes' images shown to customers.
+store, holds picked up, and the voucher codes' images shown to customers.
 
     GET  /api/vouchers/{code}            -> {"status": "valid" | "used" | "expired", "reason", ...}
     POST /api/vouchers/{code}/use        {"store": "LYS-PDI"} -> 200, or 409 with the reason
     POST /api/cards/{card}/activate      {"store": "LYS-PDI"} -> 200, 404 or 409
+    POST /api/holds/{code}/collect       {"store": "LYS-PDI"} -> 200, 404 or 409 (a hold picked up)
     GET  /vouchers/{code}/{signature}.png  the scannable code (signed path, no token)
 
 The /api routes want TILL_API_TOKEN as a bearer token; none set refuses them all.
@@ -25,6 +26,7 @@ from bot.core.models import utcnow
 from bot.core.settings import Settings
 from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
 from bot.offers.vouchers import check_voucher, code_from_image_path, qr_png, use_voucher
+from bot.stock.reservations import COLLECT_OUTCOMES_FR, collect as collect_hold
 
 PLACE_RE = re.compile(r"^[A-Z0-9-]{2,16}$")
 CARD_STATUS = {"activated": 200, "already": 200, "unknown": 404, "no_card": 404, "suspended": 409}
@@ -43,6 +45,7 @@ class Till:
         app.router.add_get("/api/vouchers/{code}", self.check)
         app.router.add_post("/api/vouchers/{code}/use", self.use)
         app.router.add_post("/api/cards/{card}/activate", self.activate)
+        app.router.add_post("/api/holds/{code}/collect", self.collect)
         app.router.add_get("/vouchers/{code}/{signature}.png", self.image)
 
     def _authorise(self, request: web.Request) -> None:
@@ -84,6 +87,13 @@ class Till:
         outcome = await in_session(self.sessions(),
                                    lambda s: activate_card_number(s, card, place, now))
         return _json(CARD_STATUS[outcome], {"status": outcome, "reason": CARD_OUTCOMES_FR[outcome]})
+
+    async def collect(self, request: web.Request) -> web.Response:
+        self._authorise(request)
+        place, code = await self._place(request), request.match_info["code"]
+        outcome = await in_session(self.sessions(), lambda s: collect_hold(s, code, place))
+        status = {"collected": 200, "unknown": 404}.get(outcome, 409)
+        return _json(status, {"status": outcome, "reason": COLLECT_OUTCOMES_FR[outcome]})
 
     async def image(self, request: web.Request) -> web.Response:
         code = self.code_of(request.path)

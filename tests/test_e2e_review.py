@@ -1,7 +1,7 @@
 """End to end, the retailer's side: a misunderstood message reaches the review inbox
 masked, the labels reach the training data, a model is swapped into the running Rasa
-while shoppers keep talking, and the inbox and the dashboard of the seeded month work
-in a real browser."""
+while shoppers keep talking, satisfaction is asked and kept on Telegram and the web
+chat, and the inbox and the dashboard of the seeded month work in a real browser."""
 import asyncio
 import shutil
 import subprocess
@@ -11,9 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from sqlalchemy import text
+
+from bot.core.db import make_engine
 from bot.core.settings import PROJECT_ROOT
-from tests.harness import (AGENT_PASSWORD, console_session, launch_chromium, require_chromium,
-                           texts)
+from bot.review import satisfaction
+from tests.harness import (AGENT_PASSWORD, TELEGRAM_USER, console_session, launch_chromium,
+                           next_of, require_chromium, sent_to, texts, web_chat, web_turn)
 
 pytestmark = pytest.mark.slow
 FAILURES = ("momentanément indisponible", "je n'arrive pas à consulter", "je n'ai pas de réponse")
@@ -105,6 +109,62 @@ async def test_a_new_model_is_swapped_in_while_shoppers_keep_talking(stack):
           f"meanwhile, the slowest in {slowest:.2f} s")
     assert len(answers) >= 9 and all("Lille" in answer for answer in answers), answers
     stack.wait_for_line(r"gc: rasa froze \d+ objects after a model swap", timeout=60)
+
+
+def answers_of(stack, channel):
+    engine = make_engine(stack.shop_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT kind, intent, score FROM satisfaction WHERE channel = :c "
+                                       "AND answered_at IS NOT NULL"), {"c": channel}).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def test_satisfaction_on_telegram_after_a_request_the_bot_served(stack, telegram):
+    user = TELEGRAM_USER + 20
+    telegram.push(telegram.user_message(user, "horaires du magasin de lille"))
+    telegram.wait_for(lambda c: sent_to(telegram, user)(c) and "Lille" in c["text"])
+    telegram.push(telegram.user_message(user, "merci beaucoup"))
+    question = telegram.wait_for(lambda c: sent_to(telegram, user)(c)
+                                 and c["text"] == satisfaction.QUESTION)[-1]
+    keyboard = [b for row in question["reply_markup"]["inline_keyboard"] for b in row]
+    assert [b["text"] for b in keyboard] == ["👍 Oui", "👎 Pas vraiment"]
+    telegram.push(telegram.button_tap(user, keyboard[0]["callback_data"]))
+    telegram.wait_for(lambda c: sent_to(telegram, user)(c) and c["text"] == satisfaction.THANKS[1])
+    assert ("bot", "ask_store_info", 1) in answers_of(stack, "telegram")
+    before = len(telegram.calls)
+    telegram.push(telegram.user_message(user, "merci encore"))  # asked once a day at most
+    deadline = time.monotonic() + 30
+    while not any(sent_to(telegram, user)(c) for c in telegram.calls[before:]):
+        assert time.monotonic() < deadline, telegram.calls[before:]
+        time.sleep(0.2)
+    time.sleep(2)
+    said = [c["text"] for c in telegram.calls[before:] if sent_to(telegram, user)(c)]
+    assert said == ["Avec plaisir ! Puis-je vous aider pour autre chose ?"]
+
+
+async def test_satisfaction_on_the_web_chat_after_an_agent_closed_the_ticket(stack, agent):
+    client, session_id, events = await web_chat(stack)
+    assert "Je vous passe un conseiller" in await web_turn(client, session_id, events,
+                                                           "je voudrais parler à quelqu'un svp")
+    http, csrf = await console_session(stack, agent)
+    queue = (await (await http.get("/console/api/queue")).json())["tickets"]
+    ticket = max((t for t in queue if t["channel"] == "web" and t["status"] == "open"),
+                 key=lambda t: t["id"])
+    for action in ("claim", "close"):
+        done = await http.post(f"/console/api/tickets/{ticket['id']}/{action}",
+                               headers={"X-CSRF-Token": csrf})
+        assert (await done.json())["ok"] is True
+    await http.close()
+    closing = await next_of(events, "bot_uttered")
+    assert closing["text"].startswith("Votre échange avec notre conseiller est terminé")
+    question = await next_of(events, "bot_uttered")
+    assert question["text"] == satisfaction.QUESTION
+    assert [r["payload"] for r in question["quick_replies"]] == [satisfaction.YES, satisfaction.NO]
+    await client.emit("user_uttered", {"message": satisfaction.NO, "session_id": session_id})
+    assert (await next_of(events, "bot_uttered"))["text"] == satisfaction.THANKS[0]
+    await client.disconnect()
+    assert ("handover", "request_human", 0) in answers_of(stack, "web")
 
 
 def test_the_inbox_and_the_dashboard_in_a_browser(stack, reviewer):

@@ -8,8 +8,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from bot.core.models import Product
+from bot.core.chats import identity_for
+from bot.core.models import Product, Stock, Store, utcnow
 from bot.core.settings import load_settings
+from bot.stock.reservations import hold
 from bot.web.app import init_app
 from bot.web.conversation import (FLOOD_BURST, MAX_FLOOD_WAIT, MAX_MESSAGE_CHARS, REPLY_FLOOD,
                                   safe_metadata)
@@ -103,7 +105,7 @@ async def test_rest_token_is_required_when_configured(aiohttp_client, tmp_path, 
 TILL_TOKEN = "till-token-for-the-tests"
 
 
-async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp_path, shop_url, shop):
+async def test_till_api_checks_uses_once_activates_cards_and_collects_holds(aiohttp_client, tmp_path, shop_url, shop):
     import datetime as dt
 
     from bot.offers.birthday import issue_birthday_voucher, window_for
@@ -139,6 +141,19 @@ async def test_till_api_checks_uses_once_and_activates_cards(aiohttp_client, tmp
     assert activated.status == 200 and (await activated.json())["status"] == "activated"
     unknown = await client.post("/api/cards/123/activate", headers=till, json={"store": "NCE-MAS"})
     assert unknown.status == 404 and (await unknown.json())["reason"] == "Ce numéro de carte est inconnu."
+
+    with shop.begin() as session:
+        lyon = session.execute(select(Store.id).where(Store.code == "LYS-PDI")).scalar_one()
+        line = session.execute(select(Stock).where(Stock.store_id == lyon, Stock.quantity > 0)).scalars().first()
+        held = hold(session, line.variant_id, lyon, 1, now=utcnow(), identity_id=identity_for(
+            session, "web", "web-till").id).code
+    assert (await client.post(f"/api/holds/{held}/collect", json={"store": "LYS-PDI"})).status == 401
+    elsewhere = await client.post(f"/api/holds/{held}/collect", headers=till, json={"store": "NCE-MAS"})
+    assert elsewhere.status == 409 and "autre magasin" in (await elsewhere.json())["reason"]
+    picked = await client.post(f"/api/holds/{held}/collect", headers=till, json={"store": "LYS-PDI"})
+    assert picked.status == 200 and (await picked.json())["reason"].startswith("Réservation retirée")
+    again = await client.post(f"/api/holds/{held}/collect", headers=till, json={"store": "LYS-PDI"})
+    assert again.status == 409 and "déjà été retirée" in (await again.json())["reason"]
 
     image = await client.get(image_path(settings.identity_secret, code))
     assert image.status == 200 and image.content_type == "image/png"

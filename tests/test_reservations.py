@@ -7,7 +7,7 @@ from sqlalchemy import insert, select
 
 from bot.core.db import make_engine, make_session_factory, migrate
 from bot.core.models import Base, Reservation, Stock
-from bot.stock.reservations import HoldRefused, UNVERIFIED, VERIFIED, cancel, expire_due, hold
+from bot.stock.reservations import HoldRefused, UNVERIFIED, VERIFIED, cancel, collect, expire_due, hold
 
 NOW = dt.datetime(2026, 3, 12, 10, 0)
 
@@ -190,3 +190,20 @@ def test_holds_expire_by_themselves_and_free_the_stock_once(engine):
     with factory() as session:
         statuses = session.execute(select(Reservation.status).order_by(Reservation.id)).scalars().all()
     assert statuses == ["expired", "active"]
+
+
+def test_a_hold_picked_up_leaves_the_stock_once_and_only_in_its_store(engine):
+    factory = make_session_factory(engine)
+    with factory.begin() as session:
+        code = hold(session, 1, 2, 2, now=NOW, identity_id=1).code
+    assert reserved(engine) == 2
+    with factory.begin() as session:
+        assert collect(session, code, "WEB") == "other_store"
+        assert collect(session, "ZZZZZZ", "LYS") == "unknown"
+        assert collect(session, code.lower(), "lys") == "collected"
+        assert collect(session, code, "LYS") == "already"
+    with engine.connect() as connection:
+        on_hand, held = connection.execute(select(Stock.quantity, Stock.reserved).where(
+            Stock.store_id == 2)).one()
+        status = connection.execute(select(Reservation.status)).scalar_one()
+    assert (on_hand, held, status) == (8, 0, "collected")

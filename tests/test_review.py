@@ -11,7 +11,7 @@ from actions.stock import ActionCheckStock
 from bot.core.chats import identity_for
 from bot.core.models import DemandSignal, ReviewMessage, utcnow
 from bot.customers.consent import set_consent
-from bot.review import capture
+from bot.review import analytics, capture
 from tests.harness import run_action, stock_tracker
 
 
@@ -140,3 +140,17 @@ def test_erasure_forgets_the_conversations_and_the_purge_keeps_labels(shop):
         assert capture.purge(session, now, 90) == 1
     assert [(r.text, r.status, (now - r.created_at).days) for r in kept(shop)] == [
         ("qsdqsd", "new", 89), ("qsdqsd", "labelled", 200)]
+
+
+async def test_what_was_asked_and_not_had_is_in_the_dashboards_demand_signals(shop_database, shop):
+    await run_action(ActionCheckStock(), stock_tracker(
+        "vous avez le parfum Chloé Nomade ?", [("product", "parfum Chloé Nomade")]))
+    await run_action(ActionCheckStock(), stock_tracker(
+        "pegasus 41 homme 42 bleu lyon part dieu",
+        [("product", "pegasus 41 homme"), ("size", "42"), ("colour", "bleu"), ("city", "lyon part dieu")]))
+    today = dt.datetime.now(dt.timezone.utc).date()
+    with shop() as session:
+        board = analytics.dashboard(session, None, today - dt.timedelta(days=1), today + dt.timedelta(days=1),
+                                    "Europe/Paris")
+    assert board.not_carried == [("parfum Chloé Nomade", 1)]
+    assert board.not_available == [("Nike Pegasus 41 homme", "42 bleu", "Lyon Part-Dieu", 1)]

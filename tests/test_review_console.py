@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.db import make_engine
-from bot.core.models import DemandSignal, ReviewMessage, utcnow
+from bot.core.models import DemandSignal, ReviewMessage, SatisfactionAnswer, utcnow
 from bot.core.settings import PROJECT_ROOT, load_settings
 from bot.handover.agents import create_agent
 from bot.ops.demo_history import SENDER_PREFIX, seed_history
@@ -172,6 +172,8 @@ async def test_the_dashboard_counts_what_the_trackers_and_the_shop_hold(client, 
     with shop() as session:
         not_carried = session.execute(select(DemandSignal.asked).where(
             DemandSignal.kind == "not_carried")).scalars().all()
+        scores = session.execute(select(SatisfactionAnswer.score).where(
+            SatisfactionAnswer.score.is_not(None))).scalars().all()
     await login(client, "rita")
     board = await (await client.get(f"/console/api/dashboard?du={start}&au={end}")).json()
     days = {d["day"]: d for d in board["days"]}
@@ -185,6 +187,9 @@ async def test_the_dashboard_counts_what_the_trackers_and_the_shop_hold(client, 
     assert board["totals"]["containment"] == round(contained / conversations, 4)
     assert board["totals"]["handovers"] == written.handovers == sum(len(s) for s in handed.values())
     assert sum(n for _asked, n in board["not_carried"]) == len(not_carried) > 0
+    assert board["totals"]["satisfaction_answers"] == len(scores) > 0
+    assert board["totals"]["satisfaction"] == round(sum(scores) / len(scores), 4)
+    assert {kind for _day, kind, *_counts in board["satisfaction"]} == {"bot", "handover"}
     assert board["intents"][0][1] >= board["intents"][-1][1]
     # The seeding day itself had no conversation yet.
     today = await (await client.get(f"/console/api/dashboard?du={SEED_DAY}&au={SEED_DAY}")).json()
@@ -200,7 +205,7 @@ async def test_every_table_exports_as_csv_and_a_formula_stays_text(client, histo
     await login(client, "rita")
     period = f"du={SEED_DAY - dt.timedelta(days=30)}&au={dt.date.today()}"
     for table in ("jours", "intentions", "transferts", "indisponibles", "non-references",
-                  "alertes", "reservations"):
+                  "alertes", "reservations", "satisfaction"):
         response = await client.get(f"/console/api/dashboard/{table}.csv?{period}")
         assert response.status == 200, table
         assert response.headers["Content-Disposition"].startswith(f'attachment; filename="comptoir-{table}-')

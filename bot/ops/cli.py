@@ -52,7 +52,7 @@ from bot.ops.supervisor import STOP_GRACE_SECONDS, process_specs, supervise, wri
 from bot.ops.training import CURRENT, train_current
 from bot.privacy.requests import list_requests
 from bot.stock.importer import StockUpdateError, apply_stock_updates, read_csv
-from bot.stock.reservations import expire_due
+from bot.stock.reservations import COLLECT_OUTCOMES_FR, collect as collect_hold, expire_due
 from bot.web.app import run_gateway
 
 
@@ -242,10 +242,20 @@ def cmd_import(settings: Settings, args) -> int:
     return 0 if report.written or (args.dry_run and not report.problems) else 1
 
 
-def cmd_holds(settings: Settings, _args) -> int:
+def cmd_holds(settings: Settings, args) -> int:
     engine = make_engine(settings.database_url)
-    expired = expire_due(make_session_factory(engine), utcnow())
-    engine.dispose()
+    try:
+        if args.action == "collect":
+            if not (args.code and args.store):
+                print("holds collect needs the pickup code and --store", file=sys.stderr)
+                return 2
+            with make_session_factory(engine).begin() as session:
+                outcome = collect_hold(session, args.code, args.store)
+            print(COLLECT_OUTCOMES_FR[outcome])
+            return 0 if outcome == "collected" else 1
+        expired = expire_due(make_session_factory(engine), utcnow())
+    finally:
+        engine.dispose()
     _step(f"{expired} holds expired")
     return 0
 
@@ -397,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("--delete-missing", action="store_true", help="products: withdraw those the "
                          "file does not list (nothing that holds, purchases or alerts use is deleted)")
     holds = commands.add_parser("holds", help="holds for pickup")
-    holds.add_argument("action", choices=["expire"])
+    holds.add_argument("action", choices=["expire", "collect"])
+    holds.add_argument("code", nargs="?", help="collect: the pickup code the customer shows")
+    holds.add_argument("--store", help="collect: the store's code (where the hold waits)")
     offers = commands.add_parser("offers", help="birthday pushes (run now, or --dry-run --date D)")
     offers.add_argument("action", choices=["push"])
     offers.add_argument("--date", type=_date, help="with --dry-run: the day to look at")

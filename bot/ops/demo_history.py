@@ -4,8 +4,8 @@ inbox show something on a fresh install (`python -m bot seed` writes it).
 Conversations go into Rasa's tracker store as Rasa writes them (user, action and bot
 events), under sender ids no channel can send from ("historique:N"); what they leave in
 the shop goes there: handover tickets (closed), holds (collected, expired or
-cancelled, so no stock is held), back-in-stock alerts (already sent), demand signals
-and review messages (invented texts, no one's data). Deterministic for a seed and a day.
+cancelled, so no stock is held), back-in-stock alerts (already sent), demand signals,
+satisfaction answers and review messages (invented texts, no one's data). Deterministic for a seed and a day.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot.core.models import (ChatIdentity, DemandSignal, HandoverTicket, Product, Reservation,
-                             ReviewMessage, StockAlert, Store, Variant)
+                             ReviewMessage, SatisfactionAnswer, StockAlert, Store, Variant)
 from bot.review.analytics import EVENTS, tracker_metadata
 from bot.review.capture import conversation_ref
 
@@ -58,6 +58,7 @@ class History:
     handovers: int = 0
     review: int = 0
     demand: int = 0
+    satisfaction: int = 0  # questions asked
 
 
 class _Writer:
@@ -97,6 +98,17 @@ class _Writer:
                                     channel=channel, conversation_ref=conversation_ref(self.secret, sender),
                                     created_at=at))
         self.history.review += 1
+
+    def satisfaction(self, sender: str, at: dt.datetime, channel: str, kind: str, intent: str,
+                     yes: float) -> None:
+        """The question asked; about half answer it, `yes` of them with a thumb up."""
+        answered = self.rng.random() < 0.5
+        self.shop.add(SatisfactionAnswer(
+            kind=kind, intent=intent, channel=channel, asked_at=at,
+            conversation_ref=conversation_ref(self.secret, sender),
+            score=(1 if self.rng.random() < yes else 0) if answered else None,
+            answered_at=at + dt.timedelta(seconds=20) if answered else None))
+        self.history.satisfaction += 1
 
     def demand(self, sender: str, at: dt.datetime, channel: str, **what: Any) -> None:
         self.shop.add(DemandSignal(channel=channel, conversation_ref=conversation_ref(self.secret, sender),
@@ -200,13 +212,19 @@ def _conversation(w: _Writer, shop: Session, sender: str, channel: str, local: d
     else:
         intent, text, reason = rng.choice(HANDOVERS)
         at = w.turn(sender, at, text, intent, 0.95, "action_handover", "Je vous passe un conseiller…")
+        closed = utc + dt.timedelta(minutes=rng.randint(5, 40))
         shop.add(HandoverTicket(channel=channel, sender_id=sender, status="closed", reason=reason,
                                 priority=1 if intent == "complain" else 2, created_at=utc,
-                                closed_at=utc + dt.timedelta(minutes=rng.randint(5, 40))))
+                                closed_at=closed))
         w.history.handovers += 1
+        w.satisfaction(sender, closed, channel, "handover", "request_human", 0.65)
+        return
     if rng.random() < 0.6:
         w.turn(sender, at, rng.choice(("merci", "merci beaucoup, bonne journée", "super merci")), "thank",
-               0.97, "utter_you_are_welcome", "Avec plaisir !")
+               0.97, "action_thank", "Avec plaisir !")
+        if kind in ("stock", "hours", "misunderstood"):  # a request served: the question
+            w.satisfaction(sender, utc + dt.timedelta(minutes=3), channel, "bot",
+                           "ask_store_info" if kind == "hours" else "check_stock", 0.82)
 
 
 def forget_history(tracker_engine: Engine) -> None:

@@ -11,7 +11,9 @@ trigger, demand signals, alerts, holds). A day is a day in the shop's time zone.
 - fallback rate: messages the model did not understand (`nlu_fallback`); clarification
   rate: those answered with a clarifying question (the same choice as
   `bot.assistant.fallback`, from the ranking stored with the message; a second miss in
-  a row offers a person instead); out-of-scope rate: messages not Comptoir's to answer.
+  a row offers a person instead); out-of-scope rate: messages not Comptoir's to answer;
+- satisfaction: the share of "yes" among the answers to the one-tap question, after
+  the bot alone or after an agent.
 """
 from __future__ import annotations
 
@@ -27,8 +29,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from bot.assistant.fallback import likely_intents
-from bot.core.models import (DemandSignal, HandoverTicket, Product, Reservation, StockAlert, Store,
-                             Variant)
+from bot.core.models import (DemandSignal, HandoverTicket, Product, Reservation, SatisfactionAnswer,
+                             StockAlert, Store, Variant)
 from bot.core.text import normalise
 
 # Rasa 3.6's SQL tracker store table (rasa.core.tracker_store.SQLTrackerStore.SQLEvent);
@@ -46,6 +48,7 @@ EVENTS = Table(
 
 MAX_DAYS = 366
 TOP = 15
+KINDS_FR = {"bot": "le bot seul", "handover": "un conseiller"}
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Dashboard:
     not_carried: List[Tuple[str, int]]
     alerts: List[Tuple[str, int]]
     holds: List[Tuple[str, int, int]]  # product, made, collected
+    satisfaction: List[Tuple[str, str, int, int, int]]  # day, kind, asked, answered, satisfied
     totals: Dict[str, Any] = field(default_factory=dict)
 
     def tables(self) -> Dict[str, Tuple[List[str], List[List[Any]]]]:
@@ -93,13 +97,16 @@ class Dashboard:
             "non-references": (["demandé", "demandes"], [list(n) for n in self.not_carried]),
             "alertes": (["produit", "alertes"], [list(a) for a in self.alerts]),
             "reservations": (["produit", "faites", "retirées"], [list(h) for h in self.holds]),
+            "satisfaction": (["jour", "après", "questions", "réponses", "satisfaits"],
+                             [[day, KINDS_FR[kind], *counts] for day, kind, *counts in self.satisfaction]),
         }
 
     def as_dict(self) -> Dict[str, Any]:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "totals": self.totals,
                 "days": [d.row() for d in self.days], "intents": self.intents,
                 "handovers": self.handovers, "not_available": self.not_available,
-                "not_carried": self.not_carried, "alerts": self.alerts, "holds": self.holds}
+                "not_carried": self.not_carried, "alerts": self.alerts, "holds": self.holds,
+                "satisfaction": self.satisfaction}
 
 
 def _rate(part: int, whole: int) -> Optional[float]:
@@ -126,7 +133,8 @@ def dashboard(shop: Session, trackers: Optional[Connection], start: dt.date, end
     if trackers is not None and inspect(trackers).has_table("events"):  # Rasa made it yet
         _conversations(trackers, since, until, zone, days, intents)
     board = Dashboard(start, end, list(days.values()), intents.most_common(TOP),
-                      _handovers(shop, since, until, zone), *_demand(shop, since, until))
+                      _handovers(shop, since, until, zone), *_demand(shop, since, until),
+                      _satisfaction(shop, since, until, zone))
     conversations = sum(d.conversations for d in board.days)
     messages = sum(d.messages for d in board.days)
     board.totals = {
@@ -135,7 +143,10 @@ def dashboard(shop: Session, trackers: Optional[Connection], start: dt.date, end
         "fallback_rate": _rate(sum(d.fallbacks for d in board.days), messages),
         "clarification_rate": _rate(sum(d.clarifications for d in board.days), messages),
         "out_of_scope_rate": _rate(sum(d.out_of_scope for d in board.days), messages),
-        "handovers": sum(count for _day, _trigger, count in board.handovers)}
+        "handovers": sum(count for _day, _trigger, count in board.handovers),
+        "satisfaction": _rate(sum(row[4] for row in board.satisfaction),
+                              sum(row[3] for row in board.satisfaction)),
+        "satisfaction_answers": sum(row[3] for row in board.satisfaction)}
     return board
 
 
@@ -194,6 +205,20 @@ def _handovers(shop: Session, since: dt.datetime, until: dt.datetime,
         day = created.replace(tzinfo=dt.timezone.utc).astimezone(zone).date().isoformat()
         counts[(day, reason)] += 1
     return [(day, reason, count) for (day, reason), count in sorted(counts.items())]
+
+
+def _satisfaction(shop: Session, since: dt.datetime, until: dt.datetime,
+                  zone: ZoneInfo) -> List[Tuple[str, str, int, int, int]]:
+    counts: Dict[Tuple[str, str], List[int]] = defaultdict(lambda: [0, 0, 0])
+    for asked, kind, score in shop.execute(select(
+            SatisfactionAnswer.asked_at, SatisfactionAnswer.kind, SatisfactionAnswer.score).where(
+            SatisfactionAnswer.asked_at >= since, SatisfactionAnswer.asked_at < until)):
+        row = counts[(asked.replace(tzinfo=dt.timezone.utc).astimezone(zone).date().isoformat(), kind)]
+        row[0] += 1
+        if score is not None:
+            row[1] += 1
+            row[2] += score
+    return [(day, kind, *row) for (day, kind), row in sorted(counts.items())]
 
 
 def _demand(shop: Session, since: dt.datetime, until: dt.datetime):

@@ -22,7 +22,7 @@ from typing import Iterable, Optional, Sequence
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from bot.core.models import ChatIdentity, Consent, DemandSignal, ReviewMessage
+from bot.core.models import ChatIdentity, Consent, DemandSignal, ReviewMessage, SatisfactionAnswer
 from bot.core.redact import mask
 from bot.core.replies import Note
 from bot.core.signing import signature
@@ -109,14 +109,13 @@ def note_turn(session: Session, turn: Turn, reason: Optional[str], notes: Sequen
 
 
 def forget(session: Session, senders: Iterable[str], secret: str) -> int:
-    """An erasure: the review messages and demand signals of these conversations go."""
+    """An erasure: the review messages, demand signals and satisfaction answers of these
+    conversations go."""
     refs = [conversation_ref(secret, sender) for sender in set(senders)]
     if not refs:
         return 0
-    removed = session.execute(delete(ReviewMessage).where(
-        ReviewMessage.conversation_ref.in_(refs))).rowcount
-    return removed + session.execute(delete(DemandSignal).where(
-        DemandSignal.conversation_ref.in_(refs))).rowcount
+    return sum(session.execute(delete(model).where(model.conversation_ref.in_(refs))).rowcount
+               for model in (ReviewMessage, DemandSignal, SatisfactionAnswer))
 
 
 def purge(session: Session, now: dt.datetime, retention_days: int) -> int:

@@ -153,6 +153,41 @@ def release_hold(session: Session, reservation_id: int, status: str) -> Optional
     return reservation
 
 
+# What a till is told when a hold's code is scanned.
+COLLECT_OUTCOMES_FR = {
+    "collected": "Réservation retirée : remettez l'article au client.",
+    "unknown": "Code de retrait inconnu.",
+    "other_store": "Cette réservation est à retirer dans un autre magasin.",
+    "expired": "Cette réservation a expiré : l'article est retourné en rayon.",
+    "cancelled": "Cette réservation a été annulée.",
+    "already": "Cette réservation a déjà été retirée."}
+
+
+def collect(session: Session, code: str, store_code: str) -> str:
+    """The customer picks a hold up at the till of its store: its units leave the shop
+    (on-hand and reserved both drop), exactly once. Returns the outcome's key."""
+    reservation = session.execute(select(Reservation).where(
+        Reservation.code == code.strip().upper())).scalar_one_or_none()
+    if reservation is None:
+        return "unknown"
+    if session.get(Store, reservation.store_id).code != store_code.strip().upper():
+        return "other_store"
+    if reservation.status != "active":
+        return {"collected": "already"}.get(reservation.status, reservation.status)
+    moved = session.execute(
+        update(Reservation).where(Reservation.id == reservation.id, Reservation.status == "active")
+        .values(status="collected").execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        return "already"  # another till, a moment before
+    session.execute(
+        update(Stock).where(Stock.variant_id == reservation.variant_id,
+                            Stock.store_id == reservation.store_id)
+        .values(reserved=Stock.reserved - reservation.quantity,
+                quantity=Stock.quantity - reservation.quantity)
+        .execution_options(synchronize_session=False))
+    return "collected"
+
+
 def active_holds(session: Session, identity_id: int) -> List[Reservation]:
     return list(session.execute(
         select(Reservation).where(Reservation.identity_id == identity_id,

@@ -1,7 +1,7 @@
 """One customer turn, whatever the channel: the message cleaned and bounded, the
-conversation's order and flood limit, a handed-over conversation routed to the console,
-queued messages riding along, an erasure carried out, and a polite French answer for
-every failure behind.
+conversation's order and flood limit, a satisfaction button recorded (never sent to
+Rasa), a handed-over conversation routed to the console, queued messages riding along,
+an erasure carried out, and a polite French answer for every failure behind.
 """
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.assistant.client import RasaUnavailable
 from bot.core.db import in_session, make_engine
+from bot.core.models import utcnow
 from bot.core.outbox import take_pending
 from bot.handover import tickets
 from bot.privacy.requests import erase_conversations
+from bot.review import satisfaction
 from bot.stores.geo import place_from_metadata
 from bot.web.keys import CONSOLE, CONVERSATIONS, LIMITER, RASA, SESSIONS, SETTINGS
 
@@ -42,6 +44,7 @@ REPLY_ACTIONS_DOWN = ("Désolé, je n'arrive pas à consulter nos informations p
 REPLY_NOTHING = "Pardon, je n'ai pas de réponse à cela. Pouvez-vous reformuler ?"
 REPLY_FLOOD = ("Vous m'écrivez plus vite que je ne peux lire : patientez quelques secondes, "
                "puis renvoyez votre dernier message.")
+REPLY_RATED = "Votre réponse est déjà notée, merci."
 REPLY_FIELDS = ("text", "buttons", "image", "custom", "attachment")
 
 
@@ -114,6 +117,9 @@ async def _answered(answer: Optional[Answer], replies: List[Dict[str, Any]]) -> 
 async def _turn(app: web.Application, sender: str, message: str, metadata: Dict[str, Any],
                 channel: str, started: float) -> List[Dict[str, Any]]:
     rasa = app[RASA]
+    score = satisfaction.score_of(message)
+    if score is not None:
+        return await _rated(app, sender, score)
     ticket_id, pending = await _turn_start(app, channel, sender, message)
     # Queued messages (alerts, an agent's reply that could not be pushed) come after the
     # answer: the REST channel cannot push, so they ride along with it.
@@ -154,6 +160,19 @@ async def _turn(app: web.Application, sender: str, message: str, metadata: Dict[
     logger.info("turn sender=%s replies=%d ms=%.0f", sender_ref(sender), len(replies),
                 (time.monotonic() - started) * 1000)
     return replies
+
+
+async def _rated(app: web.Application, sender: str, score: int) -> List[Dict[str, Any]]:
+    """A tap on the satisfaction question: kept with the conversation's intent and channel."""
+    secret = app[SETTINGS].identity_secret
+    try:
+        kept = await in_session(app[SESSIONS], lambda session: satisfaction.answer(
+            session, secret, sender, score, utcnow()))
+    except SQLAlchemyError as error:
+        logger.warning("satisfaction answer not kept: %s", type(error).__name__)
+        kept = True  # the customer is thanked all the same
+    logger.info("turn sender=%s satisfaction=%s", sender_ref(sender), score if kept else "late")
+    return _say(sender, satisfaction.THANKS[score] if kept else REPLY_RATED)
 
 
 async def _turn_start(app: web.Application, channel: str, sender: str,

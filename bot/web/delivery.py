@@ -14,10 +14,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.assistant.client import RasaUnavailable
 from bot.core.chats import identity_for
 from bot.core.db import in_session
-from bot.core.models import OutboundMessage
+from bot.core.models import OutboundMessage, utcnow
 from bot.core.outbox import claim_for_channel, release
 from bot.customers.consent import stop_chat
-from bot.web.keys import DELIVERY, RASA, SESSIONS
+from bot.review import satisfaction
+from bot.web.keys import DELIVERY, RASA, SESSIONS, SETTINGS
 
 logger = logging.getLogger("comptoir.gateway")
 OUTBOX_INTERVAL = 2
@@ -49,11 +50,34 @@ async def agent_reply(app: web.Application, channel: str, sender: str, text: str
                               [{"event": "bot", "text": text, "metadata": {"agent": agent}}])
 
 
-async def resume_bot(app: web.Application, channel: str, sender: str, text: str) -> None:
+async def resume_bot(app: web.Application, channel: str, sender: str, text: str,
+                     closed: bool = False) -> None:
+    """The bot answers again (an agent handed back or closed the ticket); after a close,
+    the satisfaction question."""
     # action_listen last: rules see a conversation waiting for the customer, as usual.
     await deliver_to_customer(app, channel, sender, text,
                               [{"event": "resume"}, {"event": "bot", "text": text},
                                {"event": "action", "name": "action_listen"}])
+    if closed:
+        await ask_satisfaction(app, channel, sender)
+
+
+async def ask_satisfaction(app: web.Application, channel: str, sender: str) -> None:
+    """The question after a handover, in the conversation and now only: a chat that
+    cannot be reached now (REST, a closed web chat) is not asked later."""
+    push = app[DELIVERY].get(channel)
+    if push is None:
+        return
+    secret, now = app[SETTINGS].identity_secret, utcnow()
+    try:
+        asked = await in_session(app[SESSIONS], lambda session: satisfaction.ask(
+            session, secret, sender, channel, "handover", "request_human", now))
+        if asked and not await push(sender, {"text": satisfaction.QUESTION,
+                                             "buttons": satisfaction.BUTTONS}):
+            await in_session(app[SESSIONS], lambda session: satisfaction.withdraw(
+                session, secret, sender, now))
+    except SQLAlchemyError as error:
+        logger.warning("satisfaction question skipped: %s", type(error).__name__)
 
 
 async def stop_chat_consents(app: web.Application, channel: str, external_id: str) -> None:

@@ -33,7 +33,7 @@ LOGIN_CSRF_COOKIE = "comptoir_login_csrf"
 MAX_TEXT = 2000
 
 Deliver = Callable[[str, str, str, str], Awaitable[None]]  # channel, sender, text, agent
-Resume = Callable[[str, str, str], Awaitable[None]]  # channel, sender, text
+Resume = Callable[[str, str, str, bool], Awaitable[None]]  # channel, sender, text, closed
 Transcript = Callable[[str], Awaitable[List[Dict[str, Any]]]]
 
 
@@ -216,7 +216,7 @@ class Console:
                               "Je reprends la main. Puis-je vous aider pour autre chose ?"
                               if action == "handback" else
                               "Votre échange avec notre conseiller est terminé. Je reste à votre "
-                              "disposition si besoin.")
+                              "disposition si besoin.", action == "close")
             await self.broadcast_queue(force=True)
         return {"ok": True}
 

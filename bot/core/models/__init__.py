@@ -13,7 +13,8 @@ from bot.core.models.customers import (BIRTHDAY_NO_YEAR, BirthdayPush, ChatIdent
                                        Voucher)
 from bot.core.models.shop import (Product, ProductLink, Purchase, Reservation, Restock, Stock,
                                   StockAlert, Store, StoreClosure, StoreHours, Variant)
-from bot.core.models.review import DEMAND_KINDS, DemandSignal, REVIEW_REASONS, ReviewMessage
+from bot.core.models.review import (DEMAND_KINDS, DemandSignal, REVIEW_REASONS, ReviewMessage,
+                                    SatisfactionAnswer)
 from bot.core.models.support import (AGENT_ROLES, Agent, AgentSession, DataAccessLog, HandoverTicket,
                                      LoginFailure, OutboundMessage, QueuedMail, TicketMessage,
                                      TicketNote)
@@ -27,4 +28,5 @@ __all__ = [
     "VerificationCode", "UsedCustomerToken", "OutboundMessage", "QueuedMail", "HandoverTicket",
     "TicketMessage", "TicketNote", "Agent", "LoginFailure", "AgentSession", "DataAccessLog",
     "ReviewMessage", "DemandSignal", "REVIEW_REASONS", "DEMAND_KINDS", "AGENT_ROLES",
+    "SatisfactionAnswer",
 ]

@@ -1,6 +1,6 @@
 """What the retailer learns from conversations, with no one's identity in it: messages
-the bot misunderstood, kept masked for review, and demand signals (asked for and not
-available in a store, asked for and not carried).
+the bot misunderstood, kept masked for review, demand signals (asked for and not
+available in a store, asked for and not carried), and satisfaction answers.
 
 A conversation appears only as a keyed hash of its sender id (`conversation_ref`), which
 names no one and lets an erasure find the rows of the customer's chats.
@@ -57,3 +57,18 @@ class DemandSignal(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_demand_signals_kind", "kind", "created_at"),)
+
+
+class SatisfactionAnswer(Base):
+    """A one-tap satisfaction question asked in a conversation, and its answer (1 for
+    yes, 0 for no): kept with the conversation's intent and channel only."""
+
+    __tablename__ = "satisfaction"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(12), nullable=False)  # "bot" (solved by the bot) or "handover"
+    intent = Column(String(64))  # what the conversation was about
+    channel = Column(String(16), nullable=False)
+    conversation_ref = Column(String(64), nullable=False, index=True)
+    asked_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    score = Column(Integer)
+    answered_at = Column(DateTime)

@@ -158,7 +158,8 @@
     [["Conversations", t.conversations], ["Messages", t.messages],
      ["Sans conseiller", percent(t.containment)], ["Incompris", percent(t.fallback_rate)],
      ["Clarifications", percent(t.clarification_rate)], ["Hors sujet", percent(t.out_of_scope_rate)],
-     ["Transferts", t.handovers]].forEach(function (pair) {
+     ["Transferts", t.handovers],
+     ["Satisfaits (" + t.satisfaction_answers + " réponses)", percent(t.satisfaction)]].forEach(function (pair) {
       var card = el("div", "card");
       card.appendChild(el("b", "", String(pair[1])));
       card.appendChild(el("span", "muted", pair[0]));
@@ -195,6 +196,16 @@
           var found = data.handovers.filter(function (h) { return h[0] === d.day && h[1] === trigger; });
           return found.length ? found[0][2] : 0; }) };
       }) }, options: { scales: { x: { stacked: true }, y: { stacked: true } } } });
+    var satisfied = function (kind) {
+      return data.days.map(function (d) {
+        var found = data.satisfaction.filter(function (s) { return s[0] === d.day && s[1] === kind; });
+        return found.length && found[0][3] ? Math.round(found[0][4] / found[0][3] * 100) : null;
+      });
+    };
+    chart("chart-satisfaction", { type: "bar", data: { labels: days, datasets: [
+      { label: "Après le bot seul", data: satisfied("bot"), backgroundColor: "#0b3d91" },
+      { label: "Après un conseiller", data: satisfied("handover"), backgroundColor: "#e07b00" }] },
+      options: { scales: { y: { min: 0, max: 100 } } } });
   }
 
   var TABLES = [
@@ -204,13 +215,16 @@
     ["reservations", "Réservations faites et retirées", ["Produit", "Faites", "Retirées"], "holds"],
     ["jours", "Chiffres par jour", ["Jour", "Conversations", "Messages", "Sans conseiller", "Incompris", "Clarifications", "Hors sujet"], "days"],
     ["intentions", "Intentions", ["Intention", "Messages"], "intents"],
-    ["transferts", "Transferts par jour et déclencheur", ["Jour", "Déclencheur", "Transferts"], "handovers"]];
+    ["transferts", "Transferts par jour et déclencheur", ["Jour", "Déclencheur", "Transferts"], "handovers"],
+    ["satisfaction", "Satisfaction par jour", ["Jour", "Après", "Questions", "Réponses", "Satisfaits"], "satisfaction"]];
 
   function tables(data) {
     var box = $("tables");
     box.textContent = "";
     TABLES.forEach(function (spec) {
       var rows = data[spec[3]];
+      if (spec[3] === "satisfaction") rows = rows.map(function (s) {
+        return [s[0], s[1] === "bot" ? "le bot seul" : "un conseiller", s[2], s[3], s[3] ? percent(s[4] / s[3]) : "—"]; });
       if (spec[3] === "intents") rows = rows.map(function (i) { return [data.titles[i[0]] || i[0], i[1]]; });
       if (spec[3] === "days") rows = rows.map(function (d) { return [d.day, d.conversations, d.messages,
         percent(d.containment), percent(d.fallback_rate), percent(d.clarification_rate), percent(d.out_of_scope_rate)]; });

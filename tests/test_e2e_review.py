@@ -190,6 +190,8 @@ def test_the_inbox_and_the_dashboard_in_a_browser(stack, reviewer):
         # One of the seeded month's misunderstood messages, asked several times.
         group = page.locator(".group", has_text="venir essayer avant d'acheter")
         group.wait_for(timeout=15000)
+        assert group.get_by_text("Le bot a compris : Non compris").is_visible()
+        assert not page.get_by_role("button", name="Réentraîner").is_visible()  # admins only
         asked = int(group.locator(".count").text_content().split()[-1])
         page.screenshot(path=str(shots / "review-inbox.png"), full_page=True)
         group.get_by_label("Ce que le client voulait").select_option("ask_store_info")

@@ -154,3 +154,14 @@ async def test_what_was_asked_and_not_had_is_in_the_dashboards_demand_signals(sh
                                     "Europe/Paris")
     assert board.not_carried == [("parfum Chloé Nomade", 1)]
     assert board.not_available == [("Nike Pegasus 41 homme", "42 bleu", "Lyon Part-Dieu", 1)]
+
+
+def test_one_chat_flooding_nonsense_does_not_bury_the_inbox(shop):
+    now = utcnow()
+    with shop.begin() as session:
+        for number in range(capture.MAX_KEPT_A_DAY + 5):
+            capture.note_turn(session, capture.Turn(f"qsdf {number}", "web", "web-flood"), "fallback",
+                              [], "secret", now)
+        capture.note_turn(session, capture.Turn("kjhkjh", "web", "web-calm"), "fallback", [], "secret", now)
+    texts = [r.text for r in kept(shop)]
+    assert len(texts) == capture.MAX_KEPT_A_DAY + 1 and texts[-1] == "kjhkjh"

@@ -40,6 +40,11 @@ def test_the_request_served_is_the_one_before_thanks():
     assert satisfaction.served_intent(handed) is None  # the agent's close asks instead
     missed = SERVED[:-1] + [user("nlu_fallback"), action("action_fallback"), user("thank")]
     assert satisfaction.served_intent(missed) is None
+    # As the action server sees it (the last two messages): the size the bot asked for.
+    answered = [user("inform"), action("action_resume"), action("action_listen"), user("thank")]
+    assert satisfaction.served_intent(answered) == "inform"
+    stopped = [user("stop"), action("action_stop"), action("action_listen"), user("thank")]
+    assert satisfaction.served_intent(stopped) is None  # no survey after a STOP
 
 
 async def test_thanks_after_a_served_request_asks_once(shop_database, shop):

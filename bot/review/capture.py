@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.core.models import ChatIdentity, Consent, DemandSignal, ReviewMessage, SatisfactionAnswer
@@ -29,6 +29,9 @@ from bot.core.signing import signature
 
 LOW_CONFIDENCE = 0.6  # answered, but the model was unsure (the fallback starts at 0.4)
 MAX_TEXT = 2000
+# A conversation's messages kept in a day: enough for any shopper, and a flood of
+# nonsense from one chat does not bury everyone else's in the inbox.
+MAX_KEPT_A_DAY = 20
 # After a masked street, the postcode and town that complete the address.
 _ADDRESS_TAIL = re.compile(r"(\[adresse\])[,\s]+\d{5}(?:\s+[A-ZÀ-Ý][\w'-]*){0,3}")
 
@@ -92,6 +95,10 @@ def note_turn(session: Session, turn: Turn, reason: Optional[str], notes: Sequen
         return 0
     ref = conversation_ref(secret, turn.sender)
     rows = 0
+    if keep_text and session.execute(select(func.count()).select_from(ReviewMessage).where(
+            ReviewMessage.conversation_ref == ref,
+            ReviewMessage.created_at > now - dt.timedelta(days=1))).scalar() >= MAX_KEPT_A_DAY:
+        keep_text = False
     if keep_text:
         session.add(ReviewMessage(text=masked(turn.text), reason=reason, guess=turn.intent,
                                   confidence=turn.confidence, channel=turn.channel,

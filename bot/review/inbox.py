@@ -58,8 +58,9 @@ class Group:
     examples: List[str] = field(default_factory=list)  # up to five other wordings
 
     def as_dict(self) -> Dict[str, object]:
-        return {"text": self.text, "ids": self.ids, "count": len(self.ids),
-                "guess": self.guesses.most_common(1)[0][0] if self.guesses else None,
+        guess = self.guesses.most_common(1)[0][0] if self.guesses else None
+        return {"text": self.text, "ids": self.ids, "count": len(self.ids), "guess": guess,
+                "guess_title": TITLES.get(guess, guess) if guess not in (None, "?") else None,
                 "reasons": dict(self.reasons), "channels": dict(self.channels),
                 "first_seen": self.first_seen.isoformat() if self.first_seen else None,
                 "last_seen": self.last_seen.isoformat() if self.last_seen else None,
@@ -118,8 +119,19 @@ def intents(root: Path = PROJECT_ROOT) -> Tuple[str, ...]:
     return tuple(n for n in names if n not in NOT_LABELS and "+" not in n)
 
 
+ENTITY_TITLES = {"product": "produit", "size": "taille", "colour": "couleur", "city": "ville",
+                 "postcode": "code postal", "quantity": "quantité", "code": "code reçu",
+                 "alert_channel": "canal d'alerte", "contact": "rappel ou écrit",
+                 "confirm": "confirmation", "field": "information à corriger", "date": "date"}
+
+
 def entities(root: Path = PROJECT_ROOT) -> Tuple[str, ...]:
     return tuple(_domain(root).get("entities") or ())
+
+
+def entity_choices(root: Path = PROJECT_ROOT) -> List[Dict[str, str]]:
+    """The entities a reviewer may mark, in their words."""
+    return [{"entity": name, "title": ENTITY_TITLES.get(name, name)} for name in entities(root)]
 
 
 def choices(root: Path = PROJECT_ROOT) -> List[Dict[str, str]]:

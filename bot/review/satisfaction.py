@@ -25,9 +25,12 @@ THANKS = {1: "Merci pour votre réponse, elle nous aide à nous améliorer.",
              "quelqu'un reprendra votre demande."}
 ONCE_EVERY = dt.timedelta(hours=24)
 
-# The actions that answer a request: after one of them, thanks or goodbye end a
-# conversation the bot solved.
+# The actions that answer a request (action_resume: the answer to the bot's question,
+# a size or a city; action_privacy_code: what a good code opens): after one of them,
+# thanks or goodbye end a conversation the bot solved. The action server sees the
+# events of the last two messages only, so "a request served" means just before.
 SERVING_ACTIONS = frozenset((
+    "action_resume", "action_privacy_code", "action_birthday_date",
     "action_store_hours", "action_check_stock", "action_nearest_store", "action_hold_item",
     "action_cancel_hold", "action_notify_back_in_stock", "action_parts", "action_my_data",
     "action_export_data", "action_correct_data", "action_show_consents", "action_change_consent",

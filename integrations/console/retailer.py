@@ -88,7 +88,7 @@ class Retailer:
         await self.reviewer(request)
         groups = await self.console.db(lambda s: [g.as_dict() for g in inbox.groups(s)])
         return web.json_response({"groups": groups, "labels": inbox.choices(),
-                                  "entities": list(inbox.entities()),
+                                  "entities": inbox.entity_choices(),
                                   "retrain": self.retraining.status()})
 
     async def review_label(self, request: web.Request) -> web.Response:

@@ -49,8 +49,7 @@
     head.appendChild(el("span", "badge count", "× " + group.count));
     head.appendChild(el("span", "said", "« " + group.text + " »"));
     card.appendChild(head);
-    var guess = group.guess && group.guess !== "?" ? group.guess : "rien de sûr";
-    card.appendChild(el("p", "muted", "Le bot a compris : " + titleOf(labels, guess) +
+    card.appendChild(el("p", "muted", "Le bot a compris : " + (group.guess_title || "rien de sûr") +
       " · canaux : " + Object.keys(group.channels).join(", ") +
       " · dernier le " + new Date(group.last_seen + "Z").toLocaleString("fr-FR")));
     if (group.examples.length) {
@@ -67,7 +66,7 @@
     var entity = el("select");
     entity.setAttribute("aria-label", "Entité (facultatif)");
     entity.appendChild(new Option("Sans entité", ""));
-    entities.forEach(function (name) { entity.appendChild(new Option(name, name)); });
+    entities.forEach(function (e) { entity.appendChild(new Option(e.title, e.entity)); });
     var words = el("input");
     words.placeholder = "mots de l'entité, tels qu'écrits";
     words.setAttribute("aria-label", "Mots de l'entité");
@@ -107,10 +106,10 @@
     done: "Terminé : le nouveau modèle répond aux clients.", failed: "L'entraînement a échoué." };
 
   function showRetrain(state) {
+    // The training's own log lines are the server's (in English): the page says where it is.
     var text = STAGES[state.stage] || state.stage;
-    if (state.stage !== "idle") text += " (" + state.seconds + " s" + (state.model ? ", " + state.model : "") + ")";
-    if (state.log && state.log.length) text += " — " + state.log[state.log.length - 1];
-    if (state.error) text += " " + state.error;
+    if (state.stage !== "idle") text += " (" + state.seconds + " s" + (state.model ? ", modèle " + state.model : "") + ")";
+    if (state.stage === "failed") text += " Le détail est dans le journal du serveur ; l'ancien modèle répond toujours.";
     $("retrain-status").textContent = text;
     var button = $("retrain");
     button.hidden = role !== "admin";

@@ -253,7 +253,7 @@ def test_erasure_needs_two_confirmations_and_leaves_nothing_identifying(shop, ou
         request = session.execute(select(PrivacyRequest).where(PrivacyRequest.kind == "erasure")).scalar_one()
         assert (request.status, request.customer_id) == ("done", 1)
         assert session.execute(text("SELECT count(*) FROM consent_ledger WHERE customer_id = 1")).scalar() > 0
-        someone_else = capture.conversation_ref(SECRET, "web-someone-else")
+        someone_else = capture.analytics_ref(SECRET, "web-someone-else")
         assert session.execute(select(ReviewMessage.conversation_ref)).scalars().all() == [someone_else]
         assert session.execute(select(DemandSignal.conversation_ref)).scalars().all() == [someone_else]
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import List, Optional
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -153,8 +154,6 @@ def cmd_retrain(settings: Settings, _args) -> int:
     model = train_current(settings, progress=_step)
 
     async def swap() -> None:
-        import aiohttp
-
         async with aiohttp.ClientSession() as session:
             await RasaClient(session, settings.rasa_urls, settings.rasa_token,
                              settings.action_server_url).load_model(str(model.resolve()))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot.core.models import (ChatIdentity, DemandSignal, HandoverTicket, Product, Reservation,
                              ReviewMessage, SatisfactionAnswer, StockAlert, Store, Variant)
 from bot.review.analytics import EVENTS, tracker_metadata
-from bot.review.capture import conversation_ref
+from bot.review.capture import analytics_ref
 
 SENDER_PREFIX = "historique:"
 DAYS = 30
@@ -95,7 +95,7 @@ class _Writer:
     def review(self, sender: str, at: dt.datetime, text: str, reason: str, guess: str,
                confidence: float, channel: str) -> None:
         self.shop.add(ReviewMessage(text=text, reason=reason, guess=guess, confidence=confidence,
-                                    channel=channel, conversation_ref=conversation_ref(self.secret, sender),
+                                    channel=channel, conversation_ref=analytics_ref(self.secret, sender),
                                     created_at=at))
         self.history.review += 1
 
@@ -105,13 +105,13 @@ class _Writer:
         answered = self.rng.random() < 0.5
         self.shop.add(SatisfactionAnswer(
             kind=kind, intent=intent, channel=channel, asked_at=at,
-            conversation_ref=conversation_ref(self.secret, sender),
+            conversation_ref=analytics_ref(self.secret, sender),
             score=(1 if self.rng.random() < yes else 0) if answered else None,
             answered_at=at + dt.timedelta(seconds=20) if answered else None))
         self.history.satisfaction += 1
 
     def demand(self, sender: str, at: dt.datetime, channel: str, **what: Any) -> None:
-        self.shop.add(DemandSignal(channel=channel, conversation_ref=conversation_ref(self.secret, sender),
+        self.shop.add(DemandSignal(channel=channel, conversation_ref=analytics_ref(self.secret, sender),
                                    created_at=at, **what))
         self.history.demand += 1
 

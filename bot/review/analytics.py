@@ -17,7 +17,9 @@ trigger, demand signals, alerts, holds). A day is a day in the shop's time zone.
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -113,6 +115,13 @@ def _rate(part: int, whole: int) -> Optional[float]:
     return round(part / whole, 4) if whole else None
 
 
+def _local_day(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
+    """The shop's day of a moment (naive means UTC, as the shop database stores time)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(zone).date()
+
+
 def _bounds(start: dt.date, end: dt.date, zone: ZoneInfo) -> Tuple[dt.datetime, dt.datetime]:
     """The period as naive UTC datetimes (how the shop database stores time)."""
     first = dt.datetime.combine(start, dt.time(), zone).astimezone(dt.timezone.utc)
@@ -164,7 +173,7 @@ def _conversations(trackers: Connection, since: dt.datetime, until: dt.datetime,
     handed: Dict[dt.date, set] = defaultdict(set)
     previous: Dict[str, Optional[str]] = {}
     for sender, kind, stamp, intent, action, data in rows:
-        day = dt.datetime.fromtimestamp(stamp, zone).date()
+        day = _local_day(dt.datetime.fromtimestamp(stamp, dt.timezone.utc), zone)
         if day not in days:
             continue
         if kind == "action":
@@ -202,7 +211,7 @@ def _handovers(shop: Session, since: dt.datetime, until: dt.datetime,
     counts: Counter = Counter()
     for created, reason in shop.execute(select(HandoverTicket.created_at, HandoverTicket.reason).where(
             HandoverTicket.created_at >= since, HandoverTicket.created_at < until)):
-        day = created.replace(tzinfo=dt.timezone.utc).astimezone(zone).date().isoformat()
+        day = _local_day(created, zone).isoformat()
         counts[(day, reason)] += 1
     return [(day, reason, count) for (day, reason), count in sorted(counts.items())]
 
@@ -213,7 +222,7 @@ def _satisfaction(shop: Session, since: dt.datetime, until: dt.datetime,
     for asked, kind, score in shop.execute(select(
             SatisfactionAnswer.asked_at, SatisfactionAnswer.kind, SatisfactionAnswer.score).where(
             SatisfactionAnswer.asked_at >= since, SatisfactionAnswer.asked_at < until)):
-        row = counts[(asked.replace(tzinfo=dt.timezone.utc).astimezone(zone).date().isoformat(), kind)]
+        row = counts[(_local_day(asked, zone).isoformat(), kind)]
         row[0] += 1
         if score is not None:
             row[1] += 1
@@ -283,9 +292,6 @@ def _cell(value: Any) -> Any:
 
 def csv_text(headers: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     """A table as CSV (semicolons and a BOM: what French spreadsheets open as is)."""
-    import csv
-    import io
-
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")

@@ -53,8 +53,11 @@ class Turn:
         return bool(self.text.strip()) and not self.text.startswith("/")
 
 
-def conversation_ref(secret: str, sender: str) -> str:
-    """The name review and demand data give a conversation: a keyed hash of its sender id."""
+def analytics_ref(secret: str, sender: str) -> str:
+    """How review, demand and satisfaction rows name a conversation (their `conversation_ref`):
+    a keyed hash of its sender id, so that an erasure finds them and nobody else can tell
+    whose they are. (The consent ledger names a chat by its identity's internal id instead:
+    `bot.customers.consent.conversation_ref`.)"""
     return signature(secret, f"analytics-conversation:{sender}")[:32]
 
 
@@ -93,7 +96,7 @@ def note_turn(session: Session, turn: Turn, reason: Optional[str], notes: Sequen
     keep_text = reason is not None and turn.written
     if not (keep_text or notes) or objected(session, turn.channel, turn.sender):
         return 0
-    ref = conversation_ref(secret, turn.sender)
+    ref = analytics_ref(secret, turn.sender)
     rows = 0
     if keep_text and session.execute(select(func.count()).select_from(ReviewMessage).where(
             ReviewMessage.conversation_ref == ref,
@@ -118,7 +121,7 @@ def note_turn(session: Session, turn: Turn, reason: Optional[str], notes: Sequen
 def forget(session: Session, senders: Iterable[str], secret: str) -> int:
     """An erasure: the review messages, demand signals and satisfaction answers of these
     conversations go."""
-    refs = [conversation_ref(secret, sender) for sender in set(senders)]
+    refs = [analytics_ref(secret, sender) for sender in set(senders)]
     if not refs:
         return 0
     return sum(session.execute(delete(model).where(model.conversation_ref.in_(refs))).rowcount

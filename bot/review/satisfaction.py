@@ -14,12 +14,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from bot.core.models import SatisfactionAnswer
-from bot.core.replies import Button
-from bot.review.capture import conversation_ref, objected
+from bot.core.replies import button
+from bot.review.capture import analytics_ref, objected
 
 QUESTION = "Une dernière chose : cet échange vous a-t-il été utile ?"
-YES, NO = "/satisfaction_oui", "/satisfaction_non"
-BUTTONS = [Button(title="👍 Oui", payload=YES), Button(title="👎 Pas vraiment", payload=NO)]
+BUTTONS = [button("👍 Oui", "satisfaction_oui"), button("👎 Pas vraiment", "satisfaction_non")]
+YES, NO = (b["payload"] for b in BUTTONS)
 THANKS = {1: "Merci pour votre réponse, elle nous aide à nous améliorer.",
           0: "Merci de nous l'avoir dit. Si vous le souhaitez, écrivez « un conseiller » : "
              "quelqu'un reprendra votre demande."}
@@ -63,7 +63,7 @@ def ask(session: Session, secret: str, sender: str, channel: str, kind: str,
         intent: Optional[str], now: dt.datetime) -> bool:
     """Record that the question is asked now; False (ask nothing) if it was asked in this
     conversation within a day, or the customer objected to analytics."""
-    ref = conversation_ref(secret, sender)
+    ref = analytics_ref(secret, sender)
     recent = session.execute(select(SatisfactionAnswer.id).where(
         SatisfactionAnswer.conversation_ref == ref,
         SatisfactionAnswer.asked_at > now - ONCE_EVERY)).first()
@@ -77,7 +77,7 @@ def ask(session: Session, secret: str, sender: str, channel: str, kind: str,
 def withdraw(session: Session, secret: str, sender: str, asked_at: dt.datetime) -> None:
     """The question could not be shown after all: as if never asked."""
     session.execute(delete(SatisfactionAnswer).where(
-        SatisfactionAnswer.conversation_ref == conversation_ref(secret, sender),
+        SatisfactionAnswer.conversation_ref == analytics_ref(secret, sender),
         SatisfactionAnswer.asked_at == asked_at, SatisfactionAnswer.score.is_(None)))
 
 
@@ -85,7 +85,7 @@ def answer(session: Session, secret: str, sender: str, score: int, now: dt.datet
     """The answer to the question last asked in this conversation (the first tap counts);
     False if none is waiting."""
     row = session.execute(select(SatisfactionAnswer).where(
-        SatisfactionAnswer.conversation_ref == conversation_ref(secret, sender),
+        SatisfactionAnswer.conversation_ref == analytics_ref(secret, sender),
         SatisfactionAnswer.score.is_(None), SatisfactionAnswer.asked_at > now - ONCE_EVERY)
         .order_by(SatisfactionAnswer.asked_at.desc())).scalars().first()
     if row is None:

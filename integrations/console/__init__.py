@@ -62,8 +62,8 @@ class Console:
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/console", self.page)
-        app.router.add_get("/console/console.js", self.script)
-        app.router.add_get("/console/console-lib.js", self.script)
+        app.router.add_get("/console/console.js", script("console.js"))
+        app.router.add_get("/console/console-lib.js", script("console-lib.js"))
         app.router.add_post("/console/login", self.login)
         app.router.add_post("/console/logout", self.logout)
         app.router.add_get("/console/api/me", self.me)
@@ -87,11 +87,6 @@ class Console:
         response.set_cookie(LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict",
                             secure=self.secure, path="/console")
         return response
-
-    async def script(self, request: web.Request) -> web.Response:
-        name = request.path.rsplit("/", 1)[-1]  # console.js or console-lib.js
-        return web.FileResponse(STATIC / name, headers={
-            "Content-Type": "application/javascript; charset=utf-8", "Cache-Control": "no-cache"})
 
     async def agent(self, request: web.Request, csrf: bool = False) -> agents.SessionInfo:
         """The logged-in agent, or 401; with `csrf`, the request must carry the token."""
@@ -315,6 +310,14 @@ class Console:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def script(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    """The handler serving one of the console's scripts (under static/)."""
+    async def serve(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / name, headers={
+            "Content-Type": "application/javascript; charset=utf-8", "Cache-Control": "no-cache"})
+    return serve
 
 
 def client_address(request: web.Request, trusted_proxies: Tuple[str, ...]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -23,6 +23,7 @@ from bot.core.models import utcnow
 from bot.handover.agents import SessionInfo
 from bot.review import analytics, inbox
 from bot.review.retrain import Retraining
+from integrations.console import script
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SECURITY = {"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -49,9 +50,8 @@ class Retailer:
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/console/revue", self.page)
         app.router.add_get("/console/tableau-de-bord", self.page)
-        app.router.add_get("/console/retailer.js", self.static("retailer.js", "application/javascript"))
-        app.router.add_get("/console/vendor/chart.umd.min.js",
-                           self.static("vendor/chartjs/chart.umd.min.js", "application/javascript"))
+        app.router.add_get("/console/retailer.js", script("retailer.js"))
+        app.router.add_get("/console/vendor/chart.umd.min.js", script("vendor/chartjs/chart.umd.min.js"))
         app.router.add_get("/console/api/review", self.review_view)
         app.router.add_post("/console/api/review/label", self.review_label)
         app.router.add_get("/console/api/retrain", self.retrain_view)
@@ -67,13 +67,6 @@ class Retailer:
 
     async def page(self, request: web.Request) -> web.Response:
         return web.FileResponse(STATIC / "retailer.html", headers=PAGE_SECURITY)
-
-    @staticmethod
-    def static(name: str, kind: str) -> Callable:
-        async def serve(_request: web.Request) -> web.FileResponse:
-            return web.FileResponse(STATIC / name, headers={
-                "Content-Type": f"{kind}; charset=utf-8", "Cache-Control": "no-cache"})
-        return serve
 
     async def reviewer(self, request: web.Request, csrf: bool = False,
                        role: str = "reviewer") -> SessionInfo:

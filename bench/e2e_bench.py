@@ -6,6 +6,7 @@
     python bench/e2e_bench.py --skip-bare --long 300     # then one 300-turn conversation
     python bench/e2e_bench.py --skip-bare --history 40   # conversations already 40 turns deep
     python bench/e2e_bench.py --scale-out            # PostgreSQL + Redis, two Rasa replicas
+    python bench/e2e_bench.py --scale-out --gateways 2   # ... and two gateways
 
 Starts the whole Comptoir system (`python -m bot up`, free ports, a fresh demo shop in
 var/bench/e2e/, the cached model) and reports the time to healthy and whether training
@@ -24,7 +25,9 @@ under 150 ms at 20 customers.
 `--scale-out` runs Comptoir as the README's deployment section describes: shop database
 and tracker store on PostgreSQL (two fresh databases, dropped afterwards, on the server
 at COMPTOIR_BENCH_POSTGRES_URL, default the local one), Redis as lock store
-(COMPTOIR_BENCH_REDIS_URL) and `--replicas` Rasa servers (default 2) behind the gateway.
+(COMPTOIR_BENCH_REDIS_URL) and `--replicas` Rasa servers (default 2) behind `--gateways`
+gateways (default 1; with 2 or more, they share state through Redis and the customers
+are spread over them, customer i on gateway i mod N, as a balancer would).
 
 Conversations are fresh (a new sender id for each) unless `--history N`: each customer
 then keeps one sender id, given N turns of history before measuring, as a returning
@@ -96,9 +99,10 @@ async def converse(url: str, sender: str, script: List[str], think: float,
         await asyncio.sleep(rng.uniform(0.5 * think, 1.5 * think))
 
 
-async def load(url: str, customers: int, rounds: int, think: float, scripts: List[List[str]],
+async def load(urls: List[str], customers: int, rounds: int, think: float, scripts: List[List[str]],
                tag: str, continued: bool = False) -> Dict[str, object]:
     """`customers` at once, each holding `rounds` conversations; latency per message.
+    With several gateways, customer i talks to gateway i mod N (a balancer's spread).
 
     Fresh: each conversation has a sender id of its own. Continued: each customer keeps
     one sender id (`{tag}-{index}`, prepared by `prefill`) for all its conversations."""
@@ -107,8 +111,8 @@ async def load(url: str, customers: int, rounds: int, think: float, scripts: Lis
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         # Warm-up: one message per customer, not measured.
-        await asyncio.gather(*(session.post(url, json={"sender": f"{tag}-warm-{i}", "message": "bonjour"})
-                               for i in range(min(customers, 4))))
+        await asyncio.gather(*(session.post(urls[i % len(urls)], json={
+            "sender": f"{tag}-warm-{i}", "message": "bonjour"}) for i in range(min(customers, 4))))
 
         async def customer(index: int) -> None:
             rng = random.Random(index)
@@ -119,7 +123,8 @@ async def load(url: str, customers: int, rounds: int, think: float, scripts: Lis
             for round_ in range(rounds):
                 script = scripts[(index + round_) % len(scripts)]
                 sender = f"{tag}-{index}" if continued else f"{tag}-{index}-{round_}"
-                await converse(url, sender, script, think, latencies, errors, session, rng)
+                await converse(urls[index % len(urls)], sender, script, think, latencies, errors,
+                               session, rng)
 
         started = time.perf_counter()
         await asyncio.gather(*(customer(i) for i in range(customers)))
@@ -128,7 +133,7 @@ async def load(url: str, customers: int, rounds: int, think: float, scripts: Lis
             "per_second": len(latencies) / elapsed, "errors": errors, "elapsed": elapsed}
 
 
-async def prefill(url: str, customers: int, turns: int, scripts: List[List[str]],
+async def prefill(urls: List[str], customers: int, turns: int, scripts: List[List[str]],
                   tag: str) -> List[str]:
     """Give each customer's conversation (`{tag}-{index}`) `turns` messages of history
     before measuring, all customers at once and without pause; returns the errors."""
@@ -136,8 +141,8 @@ async def prefill(url: str, customers: int, turns: int, scripts: List[List[str]]
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         async def customer(index: int) -> None:
             flat = [m for round_ in range(turns) for m in scripts[(index + round_) % len(scripts)]]
-            await converse(url, f"{tag}-{index}", flat[:turns], 0, [], errors, session,
-                           random.Random(index))
+            await converse(urls[index % len(urls)], f"{tag}-{index}", flat[:turns], 0, [], errors,
+                           session, random.Random(index))
 
         await asyncio.gather(*(customer(i) for i in range(customers)))
     return errors
@@ -173,7 +178,7 @@ def pooled(runs: List[Dict[str, object]]) -> Dict[str, object]:
             "errors": [e for run in runs for e in run["errors"]]}
 
 
-async def soak(url: str, customers: int, total: int, pids: Dict[str, int]) -> Dict[str, object]:
+async def soak(urls: List[str], customers: int, total: int, pids: Dict[str, int]) -> Dict[str, object]:
     """`total` messages from `customers` at once, as fast as answered; memory every fifth."""
     sent, errors, latencies, memory = 0, [], [], []
     step = max(1, total // 5)
@@ -192,8 +197,8 @@ async def soak(url: str, customers: int, total: int, pids: Dict[str, int]) -> Di
                     sent += 1
                     if sent % step == 0:
                         memory.append((sent, {name: rss_mb(pid) for name, pid in pids.items()}))
-                    await converse(url, f"soak-{index}-{round_}", [message], 0, latencies, errors,
-                                   session, rng)
+                    await converse(urls[index % len(urls)], f"soak-{index}-{round_}", [message], 0,
+                                   latencies, errors, session, rng)
                 round_ += 1
 
         await asyncio.gather(*(customer(i) for i in range(customers)))
@@ -219,6 +224,8 @@ def main() -> int:
     parser.add_argument("--scale-out", action="store_true",
                         help="Comptoir on PostgreSQL and Redis with --replicas Rasa servers")
     parser.add_argument("--replicas", type=int, default=2, help="Rasa replicas with --scale-out")
+    parser.add_argument("--gateways", type=int, default=1,
+                        help="gateways with --scale-out (customers spread over them)")
     parser.add_argument("--history", type=int, default=0,
                         help="continued conversations: each customer keeps one conversation, "
                              "this many turns deep before measuring (0: fresh conversations)")
@@ -227,7 +234,10 @@ def main() -> int:
     parser.add_argument("--long-think", type=float, default=1.05,
                         help="seconds between the turns of the long conversation")
     args = parser.parse_args()
-    with scale_out_env(args.replicas) if args.scale_out else contextlib.nullcontext({}) as backend:
+    if args.gateways > 1 and not args.scale_out:
+        parser.error("--gateways above 1 needs --scale-out (Redis and PostgreSQL)")
+    with scale_out_env(args.replicas, args.gateways) if args.scale_out \
+            else contextlib.nullcontext({}) as backend:
         return run(args, backend)
 
 
@@ -240,16 +250,16 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
     server = None if args.skip_bare else start_bare_rasa()
     ours_runs: List[Dict[str, object]] = []
     bare_runs: List[Dict[str, object]] = []
-    systems = [("Comptoir", comptoir["url"], CONVERSATIONS, LONG_CONVERSATION)]
+    rest = "/webhooks/rest/webhook"
+    systems = [("Comptoir", [url + rest for url in comptoir["urls"]], CONVERSATIONS, LONG_CONVERSATION)]
     if server:
-        systems.append(("bare Rasa", server["url"], [BARE_CONVERSATION], BARE_CONVERSATION))
+        systems.append(("bare Rasa", [server["url"] + rest], [BARE_CONVERSATION], BARE_CONVERSATION))
     runs: Dict[str, List[Dict[str, object]]] = {name: [] for name, *_ in systems}
     long_turns: Dict[str, Dict[str, object]] = {}
     try:
         if args.history:
-            for name, url, scripts, _ in systems:
-                errors = asyncio.run(prefill(url + "/webhooks/rest/webhook", args.customers,
-                                             args.history, scripts, "continued"))
+            for name, urls, scripts, _ in systems:
+                errors = asyncio.run(prefill(urls, args.customers, args.history, scripts, "continued"))
                 if errors:
                     raise SystemExit(f"{name}: {len(errors)} errors while preparing the conversations, "
                                      f"first {errors[0]}")
@@ -260,21 +270,20 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
         # same state as the phase of the other just before or after it (one phase each
         # gave bare Rasa a p50 of 29, 36 or 57 ms depending on the run).
         for repeat in range(args.repeat):
-            for name, url, scripts, _ in systems:
+            for name, urls, scripts, _ in systems:
                 tag = "continued" if args.history else f"{name.split()[0].lower()}{repeat}"
-                runs[name].append(asyncio.run(load(url + "/webhooks/rest/webhook", args.customers,
-                                                   args.rounds, args.think, scripts, tag,
-                                                   continued=bool(args.history))))
+                runs[name].append(asyncio.run(load(urls, args.customers, args.rounds, args.think,
+                                                   scripts, tag, continued=bool(args.history))))
         if args.long:
-            for name, url, _, script in systems:
+            for name, urls, _, script in systems:
                 long_turns[name] = asyncio.run(long_conversation(
-                    url + "/webhooks/rest/webhook", args.long, script, "long-conversation", args.long_think))
+                    urls[0], args.long, script, "long-conversation", args.long_think))
         memory = {name: rss_mb(pid) for name, pid in comptoir["pids"].items()}
         bare_memory = rss_mb(server["process"].proc.pid) if server else 0.0
         if server:
             server["process"].stop()
-        soaked = asyncio.run(soak(comptoir["url"] + "/webhooks/rest/webhook", args.customers,
-                                  args.soak, comptoir["pids"])) if args.soak else None
+        soaked = asyncio.run(soak(systems[0][1], args.customers, args.soak,
+                                  comptoir["pids"])) if args.soak else None
     finally:
         comptoir["process"].stop()
         if server:
@@ -291,8 +300,8 @@ def run(args: argparse.Namespace, backend: Dict[str, str]) -> int:
           f"latency per message in ms\n")
     print("| system | p50 / p95 / p99 / max ms | messages/s | messages | errors |")
     print("| --- | --- | --- | --- | --- |")
-    setup = (f"PostgreSQL + Redis, {backend['RASA_REPLICAS']} Rasa replicas" if backend
-             else "SQLite, one Rasa")
+    setup = (f"PostgreSQL + Redis, {backend['GATEWAY_REPLICAS']} gateway(s), "
+             f"{backend['RASA_REPLICAS']} Rasa replicas" if backend else "SQLite, one Rasa")
     print(row(f"Comptoir (gateway → Rasa → actions; {setup})", ours))
     if bare:
         print(row("bare Rasa 3.6, `rasa init` assistant, REST", bare))

@@ -43,8 +43,9 @@ def free_ports(count: int) -> int:
 
 
 @contextlib.contextmanager
-def scale_out_env(replicas: int) -> Iterator[Dict[str, str]]:
-    """Two fresh PostgreSQL databases (shop, trackers) and the Redis lock store."""
+def scale_out_env(replicas: int, gateways: int = 1) -> Iterator[Dict[str, str]]:
+    """Two fresh PostgreSQL databases (shop, trackers) and Redis (the lock store, and the
+    gateways' shared state when there are several)."""
     import redis
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
@@ -67,7 +68,8 @@ def scale_out_env(replicas: int) -> Iterator[Dict[str, str]]:
     base = admin_url.rsplit("/", 1)[0]
     try:
         yield {"DATABASE_URL": f"{base}/{names[0]}", "TRACKER_STORE_URL": f"{base}/{names[1]}",
-               "LOCK_STORE_URL": redis_url, "RASA_REPLICAS": str(replicas)}
+               "LOCK_STORE_URL": redis_url, "RASA_REPLICAS": str(replicas),
+               "GATEWAY_REPLICAS": str(gateways), **({"REDIS_URL": redis_url} if gateways > 1 else {})}
     finally:
         with admin.connect() as connection:
             for name in names:
@@ -140,11 +142,13 @@ class Process:
 
 def start_comptoir(var_dir: Path, backend: Dict[str, str]) -> Dict[str, object]:
     replicas = int(backend.get("RASA_REPLICAS", 1))
-    ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_ports(replicas), "ACTION_PORT": free_port()}
+    gateways = int(backend.get("GATEWAY_REPLICAS", 1))
+    ports = {"GATEWAY_PORT": free_ports(gateways), "RASA_PORT": free_ports(replicas),
+             "ACTION_PORT": free_port()}
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "COMPTOIR_VAR_DIR": str(var_dir),
            "LOG_LEVEL": "WARNING"}
-    for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "TELEGRAM_BOT_TOKEN",
-                 "RASA_REPLICAS"):
+    for name in ("DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "REDIS_URL", "TELEGRAM_BOT_TOKEN",
+                 "RASA_REPLICAS", "GATEWAY_REPLICAS"):
         env.pop(name, None)
     env.update(backend)
     started = time.monotonic()
@@ -153,8 +157,10 @@ def start_comptoir(var_dir: Path, backend: Dict[str, str]) -> Dict[str, object]:
     ready = time.monotonic() - started
     trained = any("training comptoir-" in line for line in process.lines)
     pids = {name: int(process.wait_for(rf"{name} started \(pid (\d+)\)", 5).group(1))
-            for name in ["rasa", *(f"rasa-{i + 1}" for i in range(1, replicas)), "actions", "gateway"]}
-    return {"process": process, "url": f"http://127.0.0.1:{ports['GATEWAY_PORT']}",
+            for name in ["rasa", *(f"rasa-{i + 1}" for i in range(1, replicas)), "actions", "gateway",
+                         *(f"gateway-{i + 1}" for i in range(1, gateways))]}
+    urls = [f"http://127.0.0.1:{ports['GATEWAY_PORT'] + i}" for i in range(gateways)]
+    return {"process": process, "url": urls[0], "urls": urls,
             "ready_s": ready, "trained": trained, "pids": pids, "ports": ports, "env": env}
 
 

@@ -7,9 +7,10 @@ metadata, images go out as photos, long texts are split at Telegram's limit.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, Con
 
 from bot.core.replies import card_of
 from bot.core.settings import Settings
+from bot.core.shared import LocalShared, Shared
 from bot.core.signing import same
 
 logger = logging.getLogger("comptoir.telegram")
@@ -27,6 +29,10 @@ logger = logging.getLogger("comptoir.telegram")
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_LIMIT = 64
+PAYLOAD_DAYS = 30  # a longer button payload is kept this long: a button tapped later works
+# Long polling: one gateway at a time (Telegram refuses two), the one holding the lease;
+# another takes over within POLL_LEASE seconds of its end.
+POLL_LEASE, POLL_RENEW = 15.0, 5.0
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 Converse = Callable[..., Awaitable[List[Dict[str, Any]]]]
@@ -65,8 +71,11 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> List[str]:
 
 class TelegramChannel:
     def __init__(self, settings: Settings, converse: Converse, stop: Stop,
-                 local_image: Optional[Callable[[str], Awaitable[Optional[bytes]]]] = None) -> None:
+                 local_image: Optional[Callable[[str], Awaitable[Optional[bytes]]]] = None,
+                 shared: Optional[Shared] = None) -> None:
         self.settings = settings
+        # Long button payloads and the polling lease, shared by the gateways.
+        self.shared = shared or LocalShared()
         self.converse = converse
         self.stop_chat = stop
         # Images the gateway itself serves (voucher codes) are uploaded, since Telegram's
@@ -80,7 +89,7 @@ class TelegramChannel:
         if self.webhook_mode:
             builder = builder.updater(None)
         self.application = builder.build()
-        self._payloads: "OrderedDict[str, str]" = OrderedDict()
+        self._poller: Optional[asyncio.Task] = None
         app = self.application
         app.add_handler(CommandHandler("start", self.on_start))
         app.add_handler(CommandHandler("aide", self.on_help))
@@ -104,13 +113,36 @@ class TelegramChannel:
                 self.settings.telegram_webhook_url, secret_token=self.settings.telegram_webhook_secret,
                 allowed_updates=["message", "callback_query"])
         else:
-            await self.application.updater.start_polling(
-                allowed_updates=["message", "callback_query"], timeout=10)
-        logger.info("telegram channel started (%s)", "webhook" if self.webhook_mode else "polling")
+            await self._poll_if_leader()
+            self._poller = asyncio.create_task(self._keep_polling())
+        logger.info("telegram channel started (%s)", "webhook" if self.webhook_mode else
+                    "polling" if self.application.updater.running else "sending; another gateway polls")
+
+    async def _poll_if_leader(self) -> None:
+        """Poll while this gateway holds the lease; stop when it is lost."""
+        updater = self.application.updater
+        leader = await self.shared.lease("telegram-poller", POLL_LEASE)
+        if leader and not updater.running:
+            await updater.start_polling(allowed_updates=["message", "callback_query"], timeout=10)
+            logger.info("telegram: this gateway polls")
+        elif not leader and updater.running:
+            await updater.stop()
+            logger.info("telegram: another gateway polls")
+
+    async def _keep_polling(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_RENEW)
+            with contextlib.suppress(TelegramError):
+                await self._poll_if_leader()
 
     async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
         if not self.webhook_mode and self.application.updater.running:
             await self.application.updater.stop()
+            await self.shared.release("telegram-poller")
         await self.application.stop()
         await self.application.shutdown()
 
@@ -158,8 +190,9 @@ class TelegramChannel:
         """A tap on an inline button: its payload goes to Rasa as the message."""
         query = update.callback_query
         await query.answer()
-        payload = self._payloads.get(query.data or "", query.data or "")
-        await self.turn(update, payload)
+        data = query.data or ""
+        payload = await self.shared.get(f"telegram:{data}") if data.startswith("p:") else None
+        await self.turn(update, payload or data)
 
     async def turn(self, update: Update, message: str, metadata: Optional[dict] = None) -> None:
         chat_id = update.effective_chat.id
@@ -181,18 +214,18 @@ class TelegramChannel:
                      exc_info=context.error)
 
     # Outgoing ----------------------------------------------------------------------
-    def _callback_data(self, payload: str) -> str:
+    async def _callback_data(self, payload: str) -> str:
+        """A payload longer than Telegram's 64 bytes travels as a key, which any gateway
+        can read back when the button is tapped."""
         if len(payload.encode()) <= CALLBACK_LIMIT:
             return payload
         key = "p:" + hashlib.sha256(payload.encode()).hexdigest()[:24]
-        self._payloads[key] = payload
-        while len(self._payloads) > 10_000:
-            self._payloads.popitem(last=False)
+        await self.shared.put(f"telegram:{key}", payload, PAYLOAD_DAYS * 86400)
         return key
 
-    def keyboard(self, buttons: List[Dict[str, str]], link: Optional[str] = None
-                 ) -> Optional[InlineKeyboardMarkup]:
-        items = [InlineKeyboardButton(b["title"][:64], callback_data=self._callback_data(b["payload"]))
+    async def keyboard(self, buttons: List[Dict[str, str]], link: Optional[str] = None
+                       ) -> Optional[InlineKeyboardMarkup]:
+        items = [InlineKeyboardButton(b["title"][:64], callback_data=await self._callback_data(b["payload"]))
                  for b in buttons if b.get("title") and b.get("payload")]
         per_row = 4 if items and all(len(b.text) <= 6 for b in items) else 1  # sizes side by side
         rows = [items[i:i + per_row] for i in range(0, len(items), per_row)]
@@ -208,7 +241,7 @@ class TelegramChannel:
             text = (reply.get("text") or "").strip()
             card = card_of(reply)
             image = reply.get("image") or card.get("image_url")
-            markup = self.keyboard(reply.get("buttons") or [], card.get("default_action", {}).get("url"))
+            markup = await self.keyboard(reply.get("buttons") or [], card.get("default_action", {}).get("url"))
             try:
                 if image:  # a picture, or a card: the photo with the text and buttons under it
                     caption = text if len(text) <= CAPTION_LIMIT else None

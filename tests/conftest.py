@@ -98,11 +98,12 @@ def telegram(backend):
     server.stop()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres-redis-2-replicas"])
+@pytest.fixture(scope="session", params=["sqlite", "postgres-redis-2-gateways-2-replicas"])
 def backend(request, tmp_path_factory):
     """Every end-to-end test (tests/test_e2e_*.py) runs on both set-ups: the embedded one (SQLite, one Rasa)
-    and the scale-out one (PostgreSQL shop database and tracker store, Redis lock store,
-    two Rasa replicas). The second uses the machine's PostgreSQL and Redis (or a private
+    and the scale-out one (PostgreSQL shop database and tracker store, Redis lock store and
+    shared state, two gateways behind a round-robin balancer (tests/proxy.py), two Rasa
+    replicas). The second uses the machine's PostgreSQL and Redis (or a private
     redis-server) and is skipped, saying why, where they cannot be had."""
     if request.param == "sqlite":
         yield {}
@@ -110,7 +111,7 @@ def backend(request, tmp_path_factory):
     with temporary_postgres_database() as shop_db, temporary_postgres_database() as trackers, \
             redis_server(tmp_path_factory.mktemp("redis")) as redis_url:
         yield {"DATABASE_URL": shop_db, "TRACKER_STORE_URL": trackers, "LOCK_STORE_URL": redis_url,
-               "RASA_REPLICAS": "2"}
+               "REDIS_URL": redis_url, "RASA_REPLICAS": "2", "GATEWAY_REPLICAS": "2"}
 
 
 @pytest.fixture(scope="session")
@@ -126,7 +127,8 @@ def stack(trained_model, tmp_path_factory, telegram, backend):
         # (the gateway too, with this run's web chat and Socket.IO sessions), and the
         # whole run's log never held what a customer wrote or their personal data.
         pids = [stack.current_pid(name) for name in
-                ["rasa", "actions", "gateway"] + [f"rasa-{i}" for i in range(2, stack.replicas + 1)]]
+                ["rasa", "actions", "gateway"] + [f"rasa-{i}" for i in range(2, stack.replicas + 1)]
+                + [f"gateway-{i}" for i in range(2, stack.gateways + 1)]]
         stack.proc.send_signal(signal.SIGINT)
         assert stack.proc.wait(timeout=60) == 0
         assert "stopped." in stack.output
@@ -143,6 +145,7 @@ def stack(trained_model, tmp_path_factory, telegram, backend):
                 stack.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 stack.proc.kill()
+        stack.stop_proxy()
 
 
 @pytest.fixture(scope="session")

@@ -187,15 +187,27 @@ class Stack:
     def __init__(self, tmp_path, extra_env=None):
         extra_env = extra_env or {}
         replicas = int(extra_env.get("RASA_REPLICAS", 1))
-        self.ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_ports(replicas),
+        self.gateways = int(extra_env.get("GATEWAY_REPLICAS", 1))
+        self.ports = {"GATEWAY_PORT": free_ports(self.gateways), "RASA_PORT": free_ports(replicas),
                       "ACTION_PORT": free_port()}
         inherited = {k: v for k, v in os.environ.items() if k not in (
-            "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "RASA_TOKEN", "RASA_REPLICAS")}
+            "DATABASE_URL", "TRACKER_STORE_URL", "LOCK_STORE_URL", "REDIS_URL", "RASA_TOKEN",
+            "RASA_REPLICAS", "GATEWAY_REPLICAS", "PUBLIC_URL")}
+        self.gateway_urls = [f"http://127.0.0.1:{self.ports['GATEWAY_PORT'] + i}"
+                             for i in range(self.gateways)]
+        self.proxy = None
+        if self.gateways > 1:
+            # Several gateways: everything goes through a round-robin balancer, as in a shop.
+            port = free_port()
+            self.proxy = subprocess.Popen([sys.executable, "-m", "tests.proxy", "--port", str(port),
+                                           *self.gateway_urls], cwd=PROJECT_ROOT,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            extra_env = {"PUBLIC_URL": f"http://127.0.0.1:{port}", **extra_env}
         self.env = {**inherited, **{k: str(v) for k, v in self.ports.items()},
                     "COMPTOIR_VAR_DIR": str(tmp_path / "var"),
                     "COMPTOIR_MODELS_DIR": str(PROJECT_ROOT / "models"),
                     "STOCK_API_TOKEN": STOCK_TOKEN, "TILL_API_TOKEN": TILL_TOKEN, **extra_env}
-        self.url = f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
+        self.url = self.env.get("PUBLIC_URL", self.gateway_urls[0])
         self.replicas = replicas
         var = Path(self.env["COMPTOIR_VAR_DIR"])
         self.shop_url = self.env.get("DATABASE_URL", f"sqlite:///{var / 'shop.db'}")
@@ -205,6 +217,11 @@ class Stack:
                                      env=self.env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, daemon=True).start()
+
+    def stop_proxy(self):
+        if self.proxy is not None and self.proxy.poll() is None:
+            self.proxy.terminate()
+            self.proxy.wait(timeout=30)
 
     def _read(self):
         for line in self.proc.stdout:
@@ -313,11 +330,12 @@ def launch_chromium(playwright):
 AGENT_PASSWORD = "console password 2026"
 
 
-async def console_session(stack, username):
+async def console_session(stack, username, url=None):
+    """An agent logged in to the console (through the stack's front door, or at `url`)."""
     import aiohttp
 
     # unsafe=True: aiohttp keeps no cookies for IP addresses otherwise.
-    session = aiohttp.ClientSession(base_url=stack.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    session = aiohttp.ClientSession(base_url=url or stack.url, cookie_jar=aiohttp.CookieJar(unsafe=True))
     page = await (await session.get("/console")).text()
     form_token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     response = await session.post("/console/login", data={
@@ -326,15 +344,17 @@ async def console_session(stack, username):
     return session, (await response.json())["csrf"]
 
 
-async def web_chat(stack, session_id=None):
-    """A widget-like socket.io client: (client, confirmed session id, event queue)."""
+async def web_chat(stack, session_id=None, url=None):
+    """A widget-like socket.io client (through the stack's front door, or at `url`):
+    (client, confirmed session id, event queue)."""
     import socketio
 
     events = asyncio.Queue()
     client = socketio.AsyncClient(reconnection=False, request_timeout=30)
     for name in ("session_confirm", "bot_uttered", "history"):
         client.on(name, lambda data, name=name: events.put_nowait((name, data)))
-    await client.connect(stack.url, transports=["polling"], headers={"Origin": stack.url})
+    url = url or stack.url
+    await client.connect(url, transports=["polling"], headers={"Origin": url})
     await client.emit("session_request", {"session_id": session_id} if session_id else {})
     kind, confirmed = await asyncio.wait_for(events.get(), 10)
     assert kind == "session_confirm"

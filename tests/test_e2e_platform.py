@@ -4,6 +4,7 @@ replicas and its order; Rasa and the action server answer the gateway only; kill
 any process loses no message and no record.
 """
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ def test_start_uses_the_cached_model_and_reports_healthy(stack):
     assert status == 200
     assert {c["status"] for c in body["components"].values()} == {"up"}
     assert body["components"]["rasa"]["replicas_up"] == f"{stack.replicas}/{stack.replicas}"
+    assert body["components"]["shared"]["kind"] == ("redis" if stack.gateways > 1 else "memory")
     endpoints = (Path(stack.env["COMPTOIR_VAR_DIR"]) / "endpoints.yml").read_text()
     if stack.replicas > 1:
         assert "type: redis" in endpoints and "dialect: postgresql" in endpoints
@@ -248,3 +250,82 @@ def test_bot_up_survives_crashes_and_stops_cleanly(stack, agent, tmp_path):
             f"http://127.0.0.1:{stack.ports['RASA_PORT']}/conversations/crash-client/tracker",
             timeout=10)
     assert refused.value.code == 401
+
+
+async def test_two_gateways_share_every_channel_and_one_dies_without_a_lost_message(stack, agent, telegram):
+    """Scale-out set-up: a web chat held by the first gateway and an agent's console on the
+    second talk to each other live; then the first gateway is killed mid-conversation.
+    The shopper's widget reconnects through the balancer with nothing missing, a REST
+    customer writing all along gets every answer, and Telegram goes on (the other gateway
+    takes over its polling)."""
+    if stack.gateways < 2:
+        pytest.skip("one gateway in this set-up: the scale-out set-up runs two")
+    first, second = stack.gateway_urls
+    customer, session_id, events = await web_chat(stack, url=first)
+    await customer.emit("user_uttered", {"message": "je veux parler à un conseiller"})
+    assert (await next_of(events, "bot_uttered"))["text"].startswith("Je vous passe un conseiller")
+
+    http, csrf = await console_session(stack, agent, url=second)
+    ws = await http.ws_connect("/console/ws", origin=second)
+
+    async def agent_event(kind, author=None):
+        while True:
+            event = await asyncio.wait_for(ws.receive_json(), 30)
+            if event["type"] == kind and author in (None, event.get("author")):
+                return event
+
+    queue = (await agent_event("queue"))["tickets"]
+    ticket = max(t["id"] for t in queue if t["channel"] == "web" and t["status"] == "open")
+    await ws.send_json({"csrf": csrf, "ticket_id": ticket, "action": "claim"})
+    assert (await agent_event("result"))["ok"] is True
+    await customer.emit("user_uttered", {"message": "c'est pour les pegasus en 42"})
+    heard = await agent_event("message", "customer")  # said on the first gateway, heard on the second
+    assert heard["text"] == "c'est pour les pegasus en 42"
+    await ws.send_json({"csrf": csrf, "ticket_id": ticket, "action": "reply",
+                        "text": "Je regarde le stock pour vous."})
+    assert await next_of(events, "bot_uttered") == {"text": "Je regarde le stock pour vous."}
+
+    steady = SteadyCustomer(stack, "steady-2-gateways")  # through the balancer, all along
+    steady.start()
+    steady.wait_answers(2)
+    restarted = kill(stack, "gateway")  # the first one, holding the shopper's web chat
+    with contextlib.suppress(Exception):
+        await customer.eio.disconnect(abort=True)
+    await ws.send_json({"csrf": csrf, "ticket_id": ticket, "action": "reply",
+                        "text": "Nous l'avons en 42 à Lille."})
+    assert (await agent_event("result"))["ok"] is True
+    steady.wait_answers(3)
+
+    # The widget comes back through the balancer: same conversation, nothing missing.
+    again, same_session, events = await web_chat(stack, session_id=session_id)
+    assert same_session == session_id
+    await again.emit("history_request", {})
+    history = [m.get("text") for m in await next_of(events, "history")]
+    assert history[-2:] == ["Je regarde le stock pour vous.", "Nous l'avons en 42 à Lille."]
+    await again.emit("user_uttered", {"message": "merci, je passe demain"})
+    heard = await agent_event("message", "customer")  # the ticket still goes to the agent
+    assert heard["text"] == "merci, je passe demain"
+    await ws.send_json({"csrf": csrf, "ticket_id": ticket, "action": "close"})
+    assert (await agent_event("result"))["ok"] is True
+    assert "terminé" in (await next_of(events, "bot_uttered"))["text"]
+
+    # Telegram goes on, whichever gateway polled before.
+    user = 777_222
+    before = len(telegram.calls)
+    telegram.push(telegram.user_message(user, "horaires du magasin de lille"))
+    answer = await asyncio.to_thread(telegram.wait_for, lambda c: telegram.calls.index(c) >= before
+                                     and c["method"] == "sendMessage" and int(c["chat_id"]) == user, 60)
+    assert "Lille" in answer[0]["text"]
+
+    steady.wait_answers(2)
+    steady.done.set()
+    await asyncio.to_thread(steady.join, 60)
+    said = tracker_user_texts(stack, "steady-2-gateways")
+    assert [m for m in said if m in steady.answered] == steady.answered  # none lost
+    assert len(said) == len(set(said))  # none twice
+    # Only the message cut off by the kill itself may have gone unanswered.
+    assert len(steady.sent) - len(steady.answered) <= 2
+    await again.eio.disconnect(abort=True)
+    await http.close()
+    await asyncio.to_thread(restarted)
+    await asyncio.to_thread(stack.wait_healthy)

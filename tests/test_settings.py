@@ -31,6 +31,8 @@ def test_rasa_token_is_generated_once_and_kept_private(tmp_path):
     ("DATABASE_URL", "mysql://root@localhost/shop"),
     ("TRACKER_STORE_URL", "mongodb://x"),
     ("LOCK_STORE_URL", "memcached://x"),
+    ("REDIS_URL", "memcached://x"),
+    ("GATEWAY_REPLICAS", "9"),
     ("LOG_LEVEL", "LOUD"),
     ("SHOP_TIMEZONE", "Europe/Atlantis"),
     ("RASA_TOKEN", "short"),
@@ -108,7 +110,9 @@ def test_bot_check_shows_no_secret(tmp_path, monkeypatch, capsys):
                 "CUSTOMER_TOKEN_SECRET": "customer-token-secret-0123456789",
                 "RASA_TOKEN": "rasa-token-value-0123456789",
                 "SMTP_URL": "smtp://shop:smtp-password-123@relay.example:587",
-                "DATABASE_URL": "postgresql://shop:db-password-123@db.example/shop"}
+                "DATABASE_URL": "postgresql://shop:db-password-123@db.example/shop",
+                "LOCK_STORE_URL": "redis://:lock-password-123@redis.example:6379/0",
+                "REDIS_URL": "redis://:redis-password-123@redis.example:6379/1"}
     monkeypatch.setenv("COMPTOIR_VAR_DIR", str(tmp_path))
     for name, value in secrets_.items():
         monkeypatch.setenv(name, value)
@@ -116,5 +120,23 @@ def test_bot_check_shows_no_secret(tmp_path, monkeypatch, capsys):
     shown = capsys.readouterr().out
     assert "identity_secret = (set)" in shown
     for secret in ("identity-secret-value", "customer-token-secret", "rasa-token-value",
-                   "smtp-password-123", "db-password-123"):
+                   "smtp-password-123", "db-password-123", "lock-password-123", "redis-password-123"):
         assert secret not in shown, secret
+
+
+@pytest.mark.parametrize("missing", ["REDIS_URL", "DATABASE_URL", "TRACKER_STORE_URL"])
+def test_several_gateways_are_refused_without_redis_and_postgresql(tmp_path, missing):
+    scale_out = {"REDIS_URL": "redis://127.0.0.1:6379/1", "DATABASE_URL": "postgresql://u:p@db/shop",
+                 "TRACKER_STORE_URL": "postgresql://u:p@db/trackers", "GATEWAY_REPLICAS": "2"}
+    settings = load_settings(env(tmp_path, **scale_out))
+    assert settings.gateway_urls == ("http://127.0.0.1:8080", "http://127.0.0.1:8081")
+    del scale_out[missing]
+    with pytest.raises(SettingsError, match="GATEWAY_REPLICAS above 1 needs REDIS_URL"):
+        load_settings(env(tmp_path, **scale_out))
+
+
+def test_the_widget_may_connect_through_the_public_address(tmp_path):
+    """Behind a load balancer the widget's page and socket are at PUBLIC_URL."""
+    settings = load_settings(env(tmp_path, PUBLIC_URL="http://127.0.0.1:9000"))
+    assert settings.webchat_origins == ("http://127.0.0.1:8080", "http://localhost:8080",
+                                        "http://127.0.0.1:9000")

@@ -6,7 +6,7 @@ import socket
 from bot.core.settings import load_settings
 from bot.ops.supervisor import (ProcessSpec, busy_ports, lock_store_config, supervise,
                                 tracker_store_config)
-from tests.harness import free_port
+from tests.harness import free_port, free_ports
 
 
 def test_tracker_and_lock_store_urls_become_rasa_endpoint_settings():
@@ -95,3 +95,20 @@ def test_var_and_what_it_holds_are_private_to_the_user(tmp_path):
     assert any(path.name == "shop.db" for path in made)
     for path in made:
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+
+
+def test_several_gateways_start_on_consecutive_ports(tmp_path):
+    from bot.ops.supervisor import process_specs
+
+    settings = load_settings({"COMPTOIR_VAR_DIR": str(tmp_path), "GATEWAY_PORT": str(free_ports(2)),
+                              "RASA_PORT": str(free_port()), "ACTION_PORT": str(free_port()),
+                              "GATEWAY_REPLICAS": "2", "REDIS_URL": "redis://127.0.0.1:6379/1",
+                              "DATABASE_URL": "postgresql://u:p@db/shop",
+                              "TRACKER_STORE_URL": "postgresql://u:p@db/trackers"})
+    specs = {spec.name: spec for spec in process_specs(settings, tmp_path / "model.tar.gz", tmp_path / "e.yml")}
+    assert (specs["gateway"].env["GATEWAY_PORT"], specs["gateway-2"].env["GATEWAY_PORT"]) == (
+        str(settings.gateway_port), str(settings.gateway_port + 1))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", settings.gateway_port + 1))
+        taken.listen()
+        assert busy_ports(settings) == [f"GATEWAY_PORT+1={settings.gateway_port + 1}"]

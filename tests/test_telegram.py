@@ -99,7 +99,7 @@ async def test_buttons_become_an_inline_keyboard_and_images_photos(gateway, fake
         {"text": "42", "callback_data": '/inform{"size":"42"}'},
         {"text": "43", "callback_data": '/inform{"size":"43"}'}]]}
     data = colours["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
-    assert len(data.encode()) <= 64 and channel._payloads[data] == long_payload
+    assert len(data.encode()) <= 64 and await channel.shared.get(f"telegram:{data}") == long_payload
     assert (photo["method"], photo["photo"], photo["caption"]) == (
         "sendPhoto", "https://shop.example/bon.png", "Votre bon d'anniversaire")
     assert (len(first["text"]), len(second["text"])) == (4096, 904)

@@ -5,6 +5,7 @@ operator can act on. Nothing here opens a connection.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -33,6 +34,8 @@ class Settings:
     gateway_host: str
     gateway_port: int
     gateway_rest_token: Optional[str]
+    gateway_replicas: int  # `bot up` starts this many, on consecutive ports from GATEWAY_PORT
+    redis_url: Optional[str]  # where gateways share web chats, the console and limits
     rasa_host: str
     rasa_port: int
     rasa_replicas: int
@@ -93,6 +96,18 @@ class Settings:
     @property
     def gateway_url(self) -> str:
         return f"http://{_url_host(self.gateway_host)}:{self.gateway_port}"
+
+    @property
+    def gateway_urls(self) -> Tuple[str, ...]:
+        """One URL per gateway `bot up` starts, on consecutive ports from GATEWAY_PORT."""
+        return tuple(f"http://{_url_host(self.gateway_host)}:{self.gateway_port + i}"
+                     for i in range(self.gateway_replicas))
+
+    @property
+    def shared_prefix(self) -> str:
+        """Redis keys and channels of the gateways serving this shop (another shop, or a
+        test run, on the same Redis keeps apart)."""
+        return f"comptoir:{hashlib.sha256(self.database_url.encode()).hexdigest()[:12]}:"
 
     @property
     def gateway_is_loopback(self) -> bool:
@@ -232,9 +247,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if webhook_secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", webhook_secret):
         raise SettingsError("TELEGRAM_WEBHOOK_SECRET must be 16 to 256 characters of A-Z, a-z, 0-9, _ or -")
 
-    lock_store_url = env.get("LOCK_STORE_URL", "").strip() or None
-    if lock_store_url and urlsplit(lock_store_url).scheme not in ("redis", "rediss"):
-        raise SettingsError(f"LOCK_STORE_URL must be a redis:// URL, got {lock_store_url.split(':')[0]!r}")
+    lock_store_url = _redis_url(env, "LOCK_STORE_URL")
+    redis_url = _redis_url(env, "REDIS_URL")
 
     log_level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -255,6 +269,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     else:
         webchat_origins = (f"http://{_url_host(gateway_host)}:{gateway_port}",
                            f"http://localhost:{gateway_port}")
+        public = urlsplit(public_url)
+        if f"{public.scheme}://{public.netloc}" not in webchat_origins:  # a proxy in front
+            webchat_origins += (f"{public.scheme}://{public.netloc}",)
 
     support_hours = env.get("SUPPORT_HOURS", "").strip() or "lun-sam 09:00-19:00"
 
@@ -273,6 +290,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if rasa_replicas > 1 and (not lock_store_url or tracker_store_url.startswith("sqlite")):
         raise SettingsError("RASA_REPLICAS above 1 needs LOCK_STORE_URL (Redis) and a "
                             "PostgreSQL TRACKER_STORE_URL: replicas share conversations through them")
+    database_url = _sql_url(env, "DATABASE_URL", f"sqlite:///{var_dir / 'shop.db'}")
+    gateway_replicas = _int(env, "GATEWAY_REPLICAS", 1, 1, 8)
+    if gateway_replicas > 1 and (not redis_url or database_url.startswith("sqlite")
+                                 or tracker_store_url.startswith("sqlite")):
+        raise SettingsError("GATEWAY_REPLICAS above 1 needs REDIS_URL and PostgreSQL DATABASE_URL "
+                            "and TRACKER_STORE_URL: gateways share web chats, the console and "
+                            "limits through Redis, and conversations through PostgreSQL")
     till_api_token = env.get("TILL_API_TOKEN", "").strip() or None
     if till_api_token is not None and len(till_api_token) < 16:
         raise SettingsError("TILL_API_TOKEN must be at least 16 characters long")
@@ -286,13 +310,15 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         gateway_host=gateway_host,
         gateway_port=gateway_port,
         gateway_rest_token=rest_token,
+        gateway_replicas=gateway_replicas,
+        redis_url=redis_url,
         rasa_host=_host(env, "RASA_HOST", "127.0.0.1"),
         rasa_port=_port(env, "RASA_PORT", 5005),
         rasa_replicas=rasa_replicas,
         rasa_token=rasa_token,
         action_host=_host(env, "ACTION_HOST", "127.0.0.1"),
         action_port=_port(env, "ACTION_PORT", 5055),
-        database_url=_sql_url(env, "DATABASE_URL", f"sqlite:///{var_dir / 'shop.db'}"),
+        database_url=database_url,
         tracker_store_url=tracker_store_url,
         db_busy_timeout=float(_int(env, "DB_BUSY_TIMEOUT", 15, 1, 120)),
         lock_store_url=lock_store_url,
@@ -320,6 +346,13 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         public_url=public_url,
         trusted_proxies=_addresses(env, "TRUSTED_PROXIES"),
     )
+
+
+def _redis_url(env: Mapping[str, str], name: str) -> Optional[str]:
+    value = env.get(name, "").strip() or None
+    if value and urlsplit(value).scheme not in ("redis", "rediss"):
+        raise SettingsError(f"{name} must be a redis:// URL, got {value.split(':')[0]!r}")
+    return value
 
 
 def _addresses(env: Mapping[str, str], name: str) -> Tuple[str, ...]:

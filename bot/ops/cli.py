@@ -179,8 +179,7 @@ def cmd_check(settings: Settings, _args) -> int:
         if "token" in name or "secret" in name:
             value = "(set)" if value else "(not set)"
         elif name.endswith("_url") and value:
-            value = _redact_url(value) if "://" in str(value) and not str(value).startswith("redis") \
-                else value
+            value = _redact_url(value) if "://" in str(value) else value
         print(f"{name} = {value}")
     return 0
 

@@ -122,7 +122,9 @@ def process_specs(settings: Settings, model: Path, endpoints: Path) -> List[Proc
         ProcessSpec("actions", [
             python, "-m", "bot.ops.action_server", "--actions", "actions", "--port", str(settings.action_port),
         ], dict(actions_env, SANIC_HOST=settings.action_host, ACTION_TOKEN=settings.action_token)),
-        ProcessSpec("gateway", [python, "-m", "bot", "gateway"], base_env),
+        *(ProcessSpec("gateway" if i == 0 else f"gateway-{i + 1}", [python, "-m", "bot", "gateway"],
+                      dict(base_env, GATEWAY_PORT=str(settings.gateway_port + i)))
+          for i in range(settings.gateway_replicas)),
     ]
 
 
@@ -152,6 +154,10 @@ async def wait_healthy(url: str, timeout: float, failed: asyncio.Event) -> bool:
                 pass
             await asyncio.sleep(1)
     return False
+
+
+async def _all_healthy(urls, timeout: float, failed: asyncio.Event) -> bool:
+    return all(await asyncio.gather(*(wait_healthy(url, timeout, failed) for url in urls)))
 
 
 class Child:
@@ -199,8 +205,9 @@ class Child:
 def busy_ports(settings: Settings) -> List[str]:
     """Ports we need that something else already listens on (another Comptoir?)."""
     busy = []
-    wanted = [("GATEWAY_PORT", settings.gateway_host, settings.gateway_port),
-              ("ACTION_PORT", settings.action_host, settings.action_port)]
+    wanted = [("GATEWAY_PORT" if i == 0 else f"GATEWAY_PORT+{i}", settings.gateway_host,
+               settings.gateway_port + i) for i in range(settings.gateway_replicas)]
+    wanted += [("ACTION_PORT", settings.action_host, settings.action_port)]
     wanted += [("RASA_PORT" if i == 0 else f"RASA_PORT+{i}", settings.rasa_host, settings.rasa_port + i)
                for i in range(settings.rasa_replicas)]
     for name, host, port in wanted:
@@ -235,10 +242,13 @@ async def supervise(settings: Settings, specs: List[ProcessSpec], startup_timeou
     say("starting Rasa (loads the model, about 30 s), the action server and the gateway...")
     started = time.monotonic()
     keepers = [asyncio.create_task(c.keep_alive(stop, ready, failed)) for c in children]
-    health = asyncio.create_task(wait_healthy(settings.gateway_url, startup_timeout, failed))
+    health = asyncio.create_task(_all_healthy(settings.gateway_urls, startup_timeout, failed))
     waiters = [asyncio.create_task(e.wait()) for e in (stop, failed)]
     await asyncio.wait([health, *waiters], return_when=asyncio.FIRST_COMPLETED)
     if health.done() and health.result() and not stop.is_set():
+        if settings.gateway_replicas > 1:
+            say(f"{settings.gateway_replicas} gateways: {', '.join(settings.gateway_urls)}; put "
+                f"your load balancer in front of them (PUBLIC_URL={settings.public_url}).")
         ready.set()
         say(f"Comptoir is ready in {time.monotonic() - started:.0f} s: {settings.gateway_url} "
             f"(health: {settings.gateway_url}/health). Ctrl-C stops everything.")

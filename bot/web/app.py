@@ -4,6 +4,7 @@
     web chat, console, tills    their own routes, built once
     Telegram (token set)        _channels (started with the app: it polls or takes webhooks)
     delivery registry           {channel: push} for agent replies and the outbox
+    shared state                bot.core.shared: in memory, or Redis for several gateways
     turns                       bot.web.conversation.converse, for every channel
     jobs                        bot.web.jobs.scheduler, bot.web.delivery.push_outbox
 """
@@ -20,16 +21,17 @@ from aiohttp import web
 from bot.assistant.client import RasaClient
 from bot.core import gcwatch
 from bot.core.db import make_engine, make_session_factory
-from bot.core.ratelimit import KeyedLocks, RateLimiter
+from bot.core.ratelimit import KeyedLocks
 from bot.core.settings import Settings
+from bot.core.shared import make_shared
 from bot.review.retrain import Retraining
-from bot.web.conversation import FLOOD_BURST, FLOOD_RATE, converse
+from bot.web.conversation import converse
 from bot.web.delivery import agent_reply, push_outbox, resume_bot, stop_chat_consents
 from bot.web.history import replay, ticket_context
 from bot.web.jobs import scheduler
 from bot.web import media
-from bot.web.keys import (CONSOLE, CONVERSATIONS, DELIVERY, ENGINE, LIMITER, RASA, SESSIONS,
-                          SETTINGS, TELEGRAM, TILL, WEBCHAT)
+from bot.web.keys import (CONSOLE, CONVERSATIONS, DELIVERY, ENGINE, RASA, SESSIONS, SETTINGS,
+                          SHARED, TELEGRAM, TILL, WEBCHAT)
 from bot.web.sessions import accept_web_token, web_session_alive
 from bot.web.views import MAX_BODY_BYTES, setup_routes, telegram_webhook
 from integrations.console import Console
@@ -54,6 +56,13 @@ async def error_middleware(request: web.Request, handler):
         return web.json_response(
             {"error": "Une erreur inattendue s'est produite. Réessayez dans un instant."},
             status=500)
+
+
+async def _shared(app: web.Application):
+    """What gateways share, started once every part has subscribed to its events."""
+    await app[SHARED].start()
+    yield
+    await app[SHARED].close()
 
 
 def _resources(settings: Settings):
@@ -85,7 +94,7 @@ def _channels(settings: Settings):
 
             telegram = TelegramChannel(settings, partial(converse, app),
                                        partial(stop_chat_consents, app, "telegram"),
-                                       local_image=local_image)
+                                       local_image=local_image, shared=app[SHARED])
             app[TELEGRAM] = telegram
             try:
                 await telegram.start()
@@ -109,8 +118,9 @@ def init_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[CONVERSATIONS] = KeyedLocks()
-    app[LIMITER] = RateLimiter(rate=FLOOD_RATE, burst=FLOOD_BURST)
+    app[SHARED] = shared = make_shared(settings.redis_url, settings.shared_prefix)
     app[DELIVERY] = {}
+    app.cleanup_ctx.append(_shared)
     app.cleanup_ctx.append(_resources(settings))
     app.cleanup_ctx.append(scheduler)
     app.cleanup_ctx.append(_channels(settings))
@@ -119,19 +129,19 @@ def init_app(settings: Settings) -> web.Application:
     if settings.telegram_webhook_url:
         app.router.add_post("/webhooks/telegram", telegram_webhook)
 
-    webchat = WebChat(settings, partial(converse, app), partial(replay, app),
+    webchat = WebChat(settings, shared, partial(converse, app), partial(replay, app),
                       partial(accept_web_token, app), partial(web_session_alive, app))
     webchat.attach(app)
     app[WEBCHAT] = webchat
     app[DELIVERY]["web"] = webchat.push
     console = Console(lambda: app[SESSIONS], partial(agent_reply, app), partial(resume_bot, app),
-                      partial(ticket_context, app),
+                      partial(ticket_context, app), shared,
                       secure_cookies=settings.behind_tls or not settings.gateway_is_loopback,
                       public_origin=settings.public_url,
                       trusted_proxies=settings.trusted_proxies)
     console.routes(app)
     app[CONSOLE] = console
-    Retailer(console, Retraining(settings, lambda: app[RASA]), settings.tracker_store_url,
+    Retailer(console, Retraining(settings, lambda: app[RASA], shared), settings.tracker_store_url,
              settings.timezone).routes(app)
     till = Till(settings, lambda: app[SESSIONS])
     till.routes(app)

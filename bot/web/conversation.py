@@ -22,7 +22,7 @@ from bot.handover import tickets
 from bot.privacy.requests import erase_conversations
 from bot.review import satisfaction
 from bot.stores.geo import place_from_metadata
-from bot.web.keys import CONSOLE, CONVERSATIONS, LIMITER, RASA, SESSIONS, SETTINGS
+from bot.web.keys import CONSOLE, CONVERSATIONS, RASA, SESSIONS, SETTINGS, SHARED
 
 logger = logging.getLogger("comptoir.gateway")
 
@@ -96,7 +96,11 @@ async def converse(app: web.Application, sender: str, message: str,
         return await _answered(answer, _say(sender, REPLY_TOO_LONG))
     # A flood is slowed down to what a person types and, past a point, answered at once
     # (the wait is taken on arrival, so later messages wait longer and keep their order).
-    wait = app[LIMITER].wait(f"{channel}:{sender}")
+    # One limit across gateways (a flood spread over them is slowed down all the same),
+    # asked in arrival order: with several gateways it is a call to Redis, and calls in
+    # flight could overtake one another.
+    async with app[CONVERSATIONS].hold(("arrival", sender)):
+        wait = await app[SHARED].wait(f"flood:{channel}:{sender}", FLOOD_RATE, FLOOD_BURST)
     if wait > MAX_FLOOD_WAIT:
         logger.info("turn sender=%s refused: too many messages", sender_ref(sender))
         return await _answered(answer, _say(sender, REPLY_FLOOD))

@@ -1,5 +1,5 @@
 """What the gateway application holds, by key: settings, the Rasa client, the shop
-database, the channels, the console, and the per-conversation locks and limits.
+database, the channels, the console, and the per-conversation locks, and what several gateways share.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from bot.assistant.client import RasaClient
-from bot.core.ratelimit import KeyedLocks, RateLimiter
+from bot.core.ratelimit import KeyedLocks
 from bot.core.settings import Settings
+from bot.core.shared import Shared
 from integrations.till import Till
 
 # Sends one message ({"text", "image", "buttons"}) to a chat of a channel; False when
@@ -27,5 +28,5 @@ WEBCHAT = web.AppKey("webchat", object)
 CONSOLE = web.AppKey("console", object)
 TILL = web.AppKey("till", Till)
 CONVERSATIONS = web.AppKey("conversations", KeyedLocks)
-LIMITER = web.AppKey("limiter", RateLimiter)
+SHARED = web.AppKey("shared", Shared)  # flood limits, presence, events: one gateway or several
 DELIVERY = web.AppKey("delivery", dict)  # {channel: Push}, for the channels that can push

@@ -4,12 +4,15 @@ a summary, reply live over a WebSocket, leave notes, hand back or close.
 Cookies are HttpOnly and SameSite=Strict; every state-changing call carries the
 session's CSRF token (header or WebSocket message); five wrong passwords lock an
 account for fifteen minutes. Tickets, messages and notes live in the shop database,
-so a gateway restart loses none of them.
+so a gateway restart loses none of them. With several gateways, what one gateway says
+to agents (a customer's words, the queue moving, a logout) goes to every gateway through
+`Shared` events, and each tells the agents connected to it.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import secrets
@@ -22,6 +25,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bot.core.db import in_session
 from bot.core.models import utcnow
 from bot.core.redact import mask
+from bot.core.shared import Shared
 from bot.core.signing import same
 from bot.handover import agents, tickets
 from bot.privacy import requests as privacy
@@ -37,11 +41,21 @@ Resume = Callable[[str, str, str, bool], Awaitable[None]]  # channel, sender, te
 Transcript = Callable[[str], Awaitable[List[Dict[str, Any]]]]
 
 
+TOPIC = "console"  # the gateways' events for agents' live sockets
+
+
+def _token_ref(token: str) -> str:
+    """A login session named between gateways without its cookie's value."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class Console:
     def __init__(self, sessions: Callable[[], Any], deliver: Deliver, resume: Resume,
-                 transcript: Transcript, secure_cookies: bool = False,
+                 transcript: Transcript, shared: Shared, secure_cookies: bool = False,
                  public_origin: Optional[str] = None, trusted_proxies: Tuple[str, ...] = ()) -> None:
         self.sessions = sessions  # the shop's sessionmaker, known once the app has started
+        self.shared = shared
+        shared.subscribe(TOPIC, self._on_event)
         self.deliver = deliver
         self.resume = resume
         self.transcript = transcript
@@ -125,9 +139,7 @@ class Console:
         await self.agent(request, csrf=True)
         token = request.cookies.get(COOKIE, "")
         await self.db(lambda s: agents.logout(s, token))
-        for ws, (_agent_id, ws_token) in list(self.sockets.items()):
-            if same(ws_token, token):
-                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"deconnexion")
+        await self.shared.publish(TOPIC, {"logout": _token_ref(token)})
         response = web.json_response({"ok": True})
         response.del_cookie(COOKIE, path="/console")
         return response
@@ -187,7 +199,7 @@ class Console:
         if action == "claim":
             won = await self.db(lambda s: tickets.claim(s, ticket_id, info.agent_id,
                                                          info.display_name))
-            await self.broadcast_queue(force=True)
+            await self.broadcast_queue()
             return {"ok": won} if won else {"ok": False, "error": "Ce ticket est déjà pris."}
         if not tickets.handled_by(ticket, info.agent_id):
             return {"ok": False, "error": "Prenez d'abord ce ticket en charge."}
@@ -212,7 +224,7 @@ class Console:
                               if action == "handback" else
                               "Votre échange avec notre conseiller est terminé. Je reste à votre "
                               "disposition si besoin.", action == "close")
-            await self.broadcast_queue(force=True)
+            await self.broadcast_queue()
         return {"ok": True}
 
     # Personal-data requests -------------------------------------------------------------
@@ -268,12 +280,21 @@ class Console:
         for ws in list(self.sockets.keys()):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"arret du serveur")
 
-    async def send_all(self, event: Dict[str, Any]) -> None:
-        await self._send([ws for ws in list(self.sockets.keys())], event)
-
     async def send_to(self, agent_id: int, event: Dict[str, Any]) -> None:
-        await self._send([ws for ws, (owner, _token) in list(self.sockets.items())
-                          if owner == agent_id], event)
+        """To this agent's live sockets, on whichever gateway they are."""
+        await self.shared.publish(TOPIC, {"agent_id": agent_id, "event": event})
+
+    async def _on_event(self, message: Dict[str, Any]) -> None:
+        """An event from any gateway (this one included), for the sockets held here."""
+        if "queue" in message:
+            await self._local_queue(force=True)
+        elif "logout" in message:
+            for ws, (_agent_id, ws_token) in list(self.sockets.items()):
+                if same(_token_ref(ws_token), str(message["logout"])):
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"deconnexion")
+        elif "agent_id" in message and isinstance(message.get("event"), dict):
+            await self._send([ws for ws, (owner, _token) in list(self.sockets.items())
+                              if owner == message["agent_id"]], message["event"])
 
     @staticmethod
     async def _send(sockets: List[web.WebSocketResponse], event: Dict[str, Any]) -> None:
@@ -290,20 +311,27 @@ class Console:
             await self.send_to(ticket.claimed_by_agent_id, {
                 "type": "message", "ticket_id": ticket_id, "author": "customer", "text": mask(text)})
 
-    async def broadcast_queue(self, force: bool = False) -> None:
+    async def broadcast_queue(self) -> None:
+        """The queue moved (a claim, a close): every gateway sends it to its agents now."""
+        await self.shared.publish(TOPIC, {"queue": True})
+
+    async def _local_queue(self, force: bool = False) -> None:
+        """The queue to the agents connected here, when it changed (or `force`)."""
+        if not self.sockets:
+            return
         queue = await self.db(self._queue)
         snapshot = json.dumps([(t["id"], t["status"], t["claimed_by"]) for t in queue])
         if force or snapshot != self._last_queue:
             self._last_queue = snapshot
-            await self.send_all({"type": "queue", "tickets": queue})
+            await self._send(list(self.sockets.keys()), {"type": "queue", "tickets": queue})
 
     async def _watch_queue(self, app: web.Application):
         async def loop():
             while True:
                 await asyncio.sleep(1.5)
-                if self.sockets:
-                    with contextlib.suppress(Exception):
-                        await self.broadcast_queue()
+                # New tickets come from any gateway's turns: each gateway looks for itself.
+                with contextlib.suppress(Exception):
+                    await self._local_queue()
 
         task = asyncio.create_task(loop())
         yield

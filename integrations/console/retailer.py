@@ -82,7 +82,7 @@ class Retailer:
         groups = await self.console.db(lambda s: [g.as_dict() for g in inbox.groups(s)])
         return web.json_response({"groups": groups, "labels": inbox.choices(),
                                   "entities": inbox.entity_choices(),
-                                  "retrain": self.retraining.status()})
+                                  "retrain": await self.retraining.status()})
 
     async def review_label(self, request: web.Request) -> web.Response:
         info = await self.reviewer(request, csrf=True)
@@ -108,13 +108,13 @@ class Retailer:
     # Retraining ----------------------------------------------------------------------------
     async def retrain_view(self, request: web.Request) -> web.Response:
         await self.reviewer(request)
-        return web.json_response(self.retraining.status())
+        return web.json_response(await self.retraining.status())
 
     async def retrain_start(self, request: web.Request) -> web.Response:
         await self.reviewer(request, csrf=True, role="admin")
-        if not self.retraining.start():
+        if not await self.retraining.start():
             raise _error(409, "Un entraînement est déjà en cours.")
-        return web.json_response(self.retraining.status(), status=202)
+        return web.json_response(await self.retraining.status(), status=202)
 
     # Dashboard -------------------------------------------------------------------------------
     async def _dashboard(self, request: web.Request) -> analytics.Dashboard:

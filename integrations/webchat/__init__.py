@@ -8,6 +8,7 @@ tracker so a reload or a dropped connection loses nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from bot.core.replies import card_of
 from bot.core.settings import Settings
+from bot.core.shared import Shared
 
 logger = logging.getLogger("comptoir.webchat")
 STATIC = Path(__file__).parent / "static"
@@ -31,6 +33,9 @@ History = Callable[[str], Awaitable[List[Dict[str, Any]]]]
 
 
 CLOSE_WAIT_SECONDS = 2.0  # on shutdown, for the widgets to receive their close packet
+# A gateway says every PRESENCE_SECONDS which web chats it holds open; a gateway gone
+# without a word is forgotten PRESENCE_TTL seconds later (its widgets reconnect elsewhere).
+PRESENCE_SECONDS, PRESENCE_TTL = 20.0, 60.0
 
 
 def valid_session_id(value: Any) -> Optional[str]:
@@ -62,6 +67,10 @@ def to_socketio(reply: Dict[str, Any]) -> List[Dict[str, Any]]:
     return out
 
 
+def _group(session_id: str) -> str:
+    return f"web:{session_id}"
+
+
 def _safe_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
     """From the browser only a shared location is taken; the channel is ours to say."""
     custom = data.get("customData")
@@ -71,17 +80,26 @@ def _safe_metadata(data: Dict[str, Any]) -> Dict[str, Any]:
 
 
 class WebChat:
-    def __init__(self, settings: Settings, converse: Converse, history: History,
+    """Widgets' sockets on this gateway. With several gateways (REDIS_URL), a message for
+    a web chat reaches its socket whichever gateway holds it (python-socketio's Redis
+    manager), and `shared` knows whether any gateway does."""
+
+    def __init__(self, settings: Settings, shared: Shared, converse: Converse, history: History,
                  accept_token: Optional[Callable[[str, str], Awaitable[bool]]] = None,
                  alive: Optional[Callable[[str], Awaitable[bool]]] = None) -> None:
         self.converse = converse
         self.history = history
         self.accept_token = accept_token
         self.alive = alive  # may this session id go on? (it expires after a long silence)
+        self.shared = shared
+        manager = socketio.AsyncRedisManager(
+            settings.redis_url, channel=settings.shared_prefix + "webchat") \
+            if settings.redis_url else None
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp", cors_allowed_origins=list(settings.webchat_origins),
-            max_http_buffer_size=MAX_EVENT_BYTES, logger=False, engineio_logger=False)
-        self.connected: Dict[str, int] = {}  # session id -> open sockets
+            client_manager=manager, max_http_buffer_size=MAX_EVENT_BYTES, logger=False,
+            engineio_logger=False)
+        self.connected: Dict[str, int] = {}  # session id -> this gateway's open sockets
         self.sio.on("session_request", self.on_session_request)
         self.sio.on("user_uttered", self.on_user_uttered)
         self.sio.on("history_request", self.on_history_request)
@@ -99,6 +117,7 @@ class WebChat:
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app, socketio_path="socket.io")
+        app.cleanup_ctx.append(self._presence)
         app.on_shutdown.append(self._shutdown)
         app.router.add_get("/webchat/widget.js", self.widget)
         app.router.add_get("/", self.demo_page)
@@ -117,8 +136,27 @@ class WebChat:
                 task.cancel()
             self.sio.eio.sockets = {}
         await self.sio.shutdown()
+        listener = getattr(self.sio.manager, "thread", None)  # the Redis manager's, if any
+        if listener is not None:
+            listener.cancel()
         for ping in list(self._pings):  # a closed socket's next ping, 25 s away
             ping.cancel()
+
+    async def _presence(self, _app: web.Application):
+        """Say now and then which web chats this gateway holds open."""
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(PRESENCE_SECONDS)
+                for session_id in list(self.connected):
+                    await self.shared.join(_group(session_id), PRESENCE_TTL)
+
+        task = asyncio.create_task(renew())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for session_id in list(self.connected):
+            await self.shared.leave(_group(session_id))
 
     async def no_icon(self, request: web.Request) -> web.Response:
         return web.Response(status=204)
@@ -147,6 +185,8 @@ class WebChat:
         await self.sio.save_session(sid, {"session_id": session_id})
         await self.sio.enter_room(sid, session_id)
         self.connected[session_id] = self.connected.get(session_id, 0) + 1
+        if self.connected[session_id] == 1:
+            await self.shared.join(_group(session_id), PRESENCE_TTL)
         await self.sio.emit("session_confirm", session_id, to=sid)
 
     async def on_disconnect(self, sid: str) -> None:
@@ -156,8 +196,9 @@ class WebChat:
             return
         if session_id and self.connected.get(session_id, 0) > 1:
             self.connected[session_id] -= 1
-        else:
-            self.connected.pop(session_id, None)
+        elif session_id in self.connected:
+            del self.connected[session_id]
+            await self.shared.leave(_group(session_id))
 
     async def _session_id(self, sid: str) -> Optional[str]:
         try:
@@ -193,9 +234,9 @@ class WebChat:
         await self.sio.emit("history", await self.history(session_id), to=sid)
 
     async def push(self, session_id: str, message: Dict[str, Any]) -> bool:
-        """Deliver an outbox message ({"text", "image"}) to an open session; False if
-        nobody is connected."""
-        if not self.connected.get(session_id):
+        """Deliver an outbox message ({"text", "image"}) to an open session, on whichever
+        gateway holds it; False if nobody is connected."""
+        if not self.connected.get(session_id) and not await self.shared.anyone(_group(session_id)):
             return False
         for uttered in to_socketio(message):
             await self.sio.emit("bot_uttered", uttered, room=session_id)

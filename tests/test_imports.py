@@ -248,6 +248,44 @@ def test_an_inventory_line_that_cannot_be_true_refuses_the_feed(shop, tmp_path):
     assert stock_quantity(shop, "P000001-05", "LIL-CTR") == before
 
 
+def test_lines_are_judged_alike_however_the_feed_is_cut_into_chunks(shop, tmp_path, monkeypatch):
+    """Lines are checked a chunk at a time: a repeated line, a held count, a line needing
+    the long way (spaces, the online store, a GTIN, digits of another script) give the
+    same report whether they fall in one chunk or across several."""
+    from bot.imports import inventory
+
+    with shop.begin() as session:
+        variant = session.execute(select(Variant).where(Variant.sku == "P000001-07")).scalar_one()
+        lille = session.execute(select(Store).where(Store.code == "LIL-CTR")).scalar_one()
+        session.execute(update(Stock).where(Stock.variant_id == variant.id, Stock.store_id == lille.id)
+                        .values(quantity=3, reserved=2))
+        ean = session.execute(select(Variant.ean).where(Variant.sku == "P000001-08")).scalar_one()
+    feed = write(tmp_path, "inventory.csv", "store_code,id,quantity,availability\n"
+                 "LIL-CTR,P000001-05,3,in_stock\n"
+                 " LIL-CTR ,P000001-06,2,in_stock\n"
+                 "LIL-CTR,P000001-06,4,in_stock\n"
+                 "LIL-CTR,P000001-07,1,in_stock\n"
+                 "LIL-CTR,P000001-07,5,in_stock\n"
+                 "LIL-CTR,P000001-05,1,in_stock\n"
+                 f"online,{ean},,out_of_stock\n"
+                 "LIL-CTR,P000001-09,\u0663,In Stock\n"
+                 "LIL-CTR,P000001-10,\u00b2,in_stock\n")
+    reports = []
+    for chunk in (50_000, 1, 2, 3):
+        monkeypatch.setattr(inventory, "CHUNK", chunk)
+        report = import_inventory(shop, feed, dry_run=True)
+        reports.append(([str(p) for p in report.problems], len(report.updated), len(report.added),
+                        report.unchanged))
+    assert reports[0][0] == [
+        "ligne 4, colonne id : « P000001-06 » à « LIL-CTR » figure déjà ligne 3",
+        "ligne 5, colonne quantity : 2 unités sont réservées pour un retrait : le stock ne peut "
+        "pas descendre à 1",
+        "ligne 7, colonne id : « P000001-05 » à « LIL-CTR » figure déjà ligne 2",
+        "ligne 10, colonne quantity : « \u00b2 » n'est pas un nombre d'unités"]
+    assert reports[0][1] + reports[0][2] + reports[0][3] == 5  # lines 2, 3, 6, 8 and 9 taken
+    assert reports == [reports[0]] * 4
+
+
 def test_held_units_stay_held_and_a_new_stock_line_is_added(shop, tmp_path):
     with shop.begin() as session:
         variant = session.execute(select(Variant).where(Variant.sku == "P000001-05")).scalar_one()

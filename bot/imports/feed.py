@@ -9,9 +9,10 @@ changes nothing the second time.
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -64,6 +65,13 @@ class Names:
         if len(self.kept) < self.KEPT:
             self.kept.append(name())
 
+    def add_many(self, count: int, names: Callable[[], List[str]]) -> None:
+        """Count `count` more; `names()` gives their names, asked only while fewer than
+        KEPT are kept."""
+        if count and len(self.kept) < self.KEPT:
+            self.kept.extend(names()[:self.KEPT - len(self.kept)])
+        self.count += count
+
     def __len__(self) -> int:
         return self.count
 
@@ -99,10 +107,9 @@ class Report:
         return [head] + [f"  erreur, {p}" for p in self.problems] + [f"  note, {n}" for n in self.notes]
 
 
-def open_rows(path: Path, required: Tuple[str, ...]) -> Tuple[Dict[str, int], Iterator[Row]]:
-    """The columns of a CSV or TSV file with a header line ({name in lower case: index})
-    and its rows, read as they come: (line number, cells). The delimiter is the one the
-    header uses (tab, semicolon or comma); blank lines are skipped."""
+def _open(path: Path, required: Tuple[str, ...]) -> Tuple[Dict[str, int], "csv._reader", TextIO]:
+    """The columns ({name in lower case: index}) and a reader of the rows after the
+    header; the delimiter is the one the header uses (tab, semicolon or comma)."""
     try:
         handle = open(path, encoding="utf-8-sig", newline="")
         header = handle.readline()
@@ -119,20 +126,39 @@ def open_rows(path: Path, required: Tuple[str, ...]) -> Tuple[Dict[str, int], It
     if missing:
         handle.close()
         raise FeedError("colonnes manquantes : " + ", ".join(missing))
+    return {name: index for index, name in enumerate(names)}, csv.reader(handle, delimiter=delimiter), handle
 
-    def rows() -> Iterator[Row]:
-        reader = csv.reader(handle, delimiter=delimiter)
+
+def open_rows(path: Path, required: Tuple[str, ...]) -> Tuple[Dict[str, int], Iterator[Row]]:
+    """The columns of a CSV or TSV file with a header line ({name in lower case: index})
+    and its rows, read as they come: (line number, cells). Blank lines are skipped."""
+    columns, chunks = open_chunks(path, required, 1000)
+    return columns, (row for chunk in chunks for row in chunk)
+
+
+def open_chunks(path: Path, required: Tuple[str, ...], size: int) -> Tuple[Dict[str, int], Iterator[List[Row]]]:
+    """As `open_rows`, `size` rows at a time (a file of ten million lines is read in
+    seconds so, where one generator step a line cost half a minute)."""
+    columns, reader, handle = _open(path, required)
+
+    def chunks() -> Iterator[List[Row]]:
         with handle:
             try:
-                for values in reader:
-                    # Blank lines are skipped (checked cheaply: files run to millions of lines).
-                    if any(values) and (values[0].strip() or any(v.strip() for v in values)):
-                        yield reader.line_num + 1, values  # + 1: the header line
+                while True:
+                    read = reader.line_num
+                    # + 1: the header line. Blank lines skipped, cheaply: the first cell
+                    # of a line that is not blank is seldom empty.
+                    chunk = [(reader.line_num + 1, values) for values in itertools.islice(reader, size)
+                             if values and (values[0].strip() or any(v.strip() for v in values))]
+                    if reader.line_num == read:  # the end of the file
+                        return
+                    if chunk:
+                        yield chunk
             except UnicodeDecodeError:
                 raise FeedError(f"le fichier n'est pas du texte UTF-8 (après la ligne "
                                 f"{reader.line_num + 1})") from None
 
-    return {name: index for index, name in enumerate(names)}, rows()
+    return columns, chunks()
 
 
 def read_rows(path: Path, required: Tuple[str, ...]) -> List[Tuple[int, Dict[str, str]]]:

@@ -16,6 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.core import gcwatch
 from bot.core.db import in_session, make_engine, make_session_factory
 from bot.core.models import utcnow
 from bot.core.replies import Note, Pending, Reply
@@ -84,6 +85,7 @@ class _CatalogCache:
                 self._signature = signature
                 self._index = CatalogIndex.load(session)
                 self._loaded_at = self._checked_at = now
+                gcwatch.keep_loaded()  # tens of thousands of objects, walked by no collection
             return self._index
 
     def clear(self) -> None:
@@ -92,6 +94,17 @@ class _CatalogCache:
 
 
 catalog = _CatalogCache()
+
+
+def warm_up() -> None:
+    """Load what every turn needs (settings, the shop's connections, the catalog) before
+    the server's start-up is frozen; a shop database that is not there yet is loaded on
+    the first turn instead."""
+    try:
+        with session_factory()() as session:
+            catalog.get(session)
+    except SQLAlchemyError as error:
+        logger.warning("catalog not loaded at start-up: %s", type(error).__name__)
 
 
 def reset_caches() -> None:

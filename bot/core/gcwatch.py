@@ -74,6 +74,14 @@ def refreeze(name: str) -> None:
     sys.stderr.flush()
 
 
+def keep_loaded() -> None:
+    """A server that froze its start-up (`freeze_and_watch`) just loaded something it
+    will keep (the action server's catalog, rebuilt when products change): out of later
+    collections too. No collection here: the caller is answering a request."""
+    if _watches and os.environ.get("COMPTOIR_GC_FREEZE", "1") != "0":
+        gc.freeze()
+
+
 def release_freed_memory() -> None:
     """glibc's `malloc_trim`: loading frees much (TensorFlow's loading buffers, spaCy's
     string list) that the allocator otherwise keeps resident, about 90 MB in Rasa."""

@@ -19,6 +19,7 @@ from rasa_sdk.endpoint import create_app, create_argument_parser
 from sanic import response
 from sanic.request import Request
 
+from actions.common import warm_up
 from bot.core import gcwatch
 from bot.core.signing import same
 
@@ -38,7 +39,9 @@ def require_token(app: Any, token: str) -> None:
 
 
 async def _freeze_when_started(_app: Any, _loop: Any) -> None:
-    """The actions are loaded: keep what start-up built out of the collector's walks."""
+    """The actions and the catalog are loaded: keep what start-up built out of the
+    collector's walks."""
+    warm_up()
     gcwatch.freeze_and_watch("actions")
 
 

@@ -32,10 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.assistant.client import RasaClient, RasaUnavailable
 from bot.core.db import make_engine, make_session_factory, migrate
-from bot.core.messaging import Messenger
-from bot.core.models import AGENT_ROLES, Base, utcnow
+from bot.core.models import Base
 from bot.core.settings import Settings, SettingsError, load_settings
-from bot.handover.agents import create_agent
 from bot.handover.hours import support_hours
 from bot.imports.customers import import_consents, import_customers
 from bot.imports.export import export_shop
@@ -43,22 +41,14 @@ from bot.imports.feed import FeedError
 from bot.imports.inventory import import_inventory
 from bot.imports.products import import_products
 from bot.imports.stores import import_stores
-from bot.offers.loyalty import CARD_OUTCOMES_FR, activate_card_number
-from bot.offers.pushes import plan_pushes, plan_summary, run_birthday_pushes
 from bot.offers.rules import RulesError, load_rules
-from bot.offers.vouchers import check_voucher, use_voucher
 from bot.ops.demo import seed_demo_shop
 from bot.ops.demo_history import forget_history, seed_history
+from bot.ops.staff import STAFF_HANDLERS, add_staff_commands, iso_date, step
 from bot.ops.supervisor import STOP_GRACE_SECONDS, process_specs, supervise, write_endpoints
 from bot.ops.training import CURRENT, train_current
-from bot.privacy.requests import list_requests
 from bot.stock.importer import StockUpdateError, apply_stock_updates, read_csv
-from bot.stock.reservations import COLLECT_OUTCOMES_FR, collect as collect_hold, expire_due
 from bot.web.app import run_gateway
-
-
-def _step(text: str) -> None:
-    print(f"==> {text}", flush=True)
 
 
 def _redact_url(url: str) -> str:
@@ -66,7 +56,7 @@ def _redact_url(url: str) -> str:
 
 
 def cmd_migrate(settings: Settings, _args) -> int:
-    _step(f"migrating shop database {_redact_url(settings.database_url)}")
+    step(f"migrating shop database {_redact_url(settings.database_url)}")
     migrate(settings.database_url)
     return 0
 
@@ -80,18 +70,18 @@ def cmd_seed(settings: Settings, args) -> int:
         if args.reset:
             _reset(engine)
         started = time.monotonic()
-        _step(f"seeding the demo shop (seed {seed}, date {today}{', scale' if args.scale else ''})")
+        step(f"seeding the demo shop (seed {seed}, date {today}{', scale' if args.scale else ''})")
         counts = seed_demo_shop(engine, seed, today, scale=args.scale,
                                 progress=lambda text: print(f"    {text}", flush=True))
         if counts is None:
-            _step("shop database already has data; not seeding (use --reset to start over)")
+            step("shop database already has data; not seeding (use --reset to start over)")
         else:
-            _step(f"seeded in {time.monotonic() - started:.1f} s")
+            step(f"seeded in {time.monotonic() - started:.1f} s")
             if not args.scale:
                 _seed_history(settings, engine, seed, today, args.reset)
         if args.export:
             written = export_shop(make_session_factory(engine), args.export)
-            _step(f"exported to {args.export}: " + ", ".join(f"{name} ({rows} lines)"
+            step(f"exported to {args.export}: " + ", ".join(f"{name} ({rows} lines)"
                                                               for name, rows in written.items()))
     finally:
         engine.dispose()
@@ -109,13 +99,13 @@ def _seed_history(settings: Settings, engine, seed: int, today: dt.date, reset: 
     finally:
         trackers.dispose()
     if history.messages:
-        _step(f"history: {sum(history.conversations.values())} past conversations over "
+        step(f"history: {sum(history.conversations.values())} past conversations over "
               f"{len(history.conversations)} days ({history.messages} messages, "
               f"{history.handovers} handovers, {history.review} messages to review)")
 
 
 def _reset(engine) -> None:
-    _step("emptying the shop database")
+    step("emptying the shop database")
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             names = ", ".join(t.name for t in Base.metadata.sorted_tables)
@@ -145,13 +135,13 @@ def prepare_shop(settings: Settings) -> None:
 
 
 def cmd_train(settings: Settings, args) -> int:
-    train_current(settings, progress=_step, force=args.force)
+    train_current(settings, progress=step, force=args.force)
     return 0
 
 
 def cmd_retrain(settings: Settings, _args) -> int:
     """Train with the review labels, then load the model into the running Rasa."""
-    model = train_current(settings, progress=_step)
+    model = train_current(settings, progress=step)
 
     async def swap() -> None:
         async with aiohttp.ClientSession() as session:
@@ -161,9 +151,9 @@ def cmd_retrain(settings: Settings, _args) -> int:
     try:
         asyncio.run(swap())
     except RasaUnavailable as error:
-        _step(f"Rasa did not load it ({error}): it will when Comptoir next starts")
+        step(f"Rasa did not load it ({error}): it will when Comptoir next starts")
         return 1
-    _step(f"{model.name} loaded into {len(settings.rasa_urls)} Rasa replica(s)")
+    step(f"{model.name} loaded into {len(settings.rasa_urls)} Rasa replica(s)")
     return 0
 
 
@@ -186,7 +176,7 @@ def cmd_check(settings: Settings, _args) -> int:
 
 def cmd_up(settings: Settings, args) -> int:
     prepare_shop(settings)
-    train_current(settings, progress=_step)
+    train_current(settings, progress=step)
     # Rasa starts (and restarts) with the model the link points at: a retraining moves it.
     model = settings.models_dir / CURRENT
     endpoints = write_endpoints(settings)
@@ -206,7 +196,7 @@ def cmd_stock(settings: Settings, args) -> int:
         return 1
     finally:
         engine.dispose()
-    _step(f"{result['updated']} stock lines updated, {result['back_in_stock']} back in stock, "
+    step(f"{result['updated']} stock lines updated, {result['back_in_stock']} back in stock, "
           f"{result['alerts_queued']} alerts queued")
     return 0
 
@@ -240,124 +230,6 @@ def cmd_import(settings: Settings, args) -> int:
     return 0 if report.written or (args.dry_run and not report.problems) else 1
 
 
-def cmd_holds(settings: Settings, args) -> int:
-    engine = make_engine(settings.database_url)
-    try:
-        if args.action == "collect":
-            if not (args.code and args.store):
-                print("holds collect needs the pickup code and --store", file=sys.stderr)
-                return 2
-            with make_session_factory(engine).begin() as session:
-                outcome = collect_hold(session, args.code, args.store)
-            print(COLLECT_OUTCOMES_FR[outcome])
-            return 0 if outcome == "collected" else 1
-        expired = expire_due(make_session_factory(engine), utcnow())
-    finally:
-        engine.dispose()
-    _step(f"{expired} holds expired")
-    return 0
-
-
-def cmd_agents(settings: Settings, args) -> int:
-    import getpass
-
-
-    migrate(settings.database_url)
-    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else \
-        getpass.getpass(f"Mot de passe pour {args.username} : ")
-    engine = make_engine(settings.database_url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            create_agent(session, args.username, args.name or args.username, password,
-                         role=args.role)
-    except ValueError as error:
-        print(f"Agent not created: {error}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
-    _step(f"agent {args.username} created; log in at {settings.gateway_url}/console")
-    return 0
-
-
-def cmd_requests(settings: Settings, args) -> int:
-    engine = make_engine(settings.database_url)
-    with make_session_factory(engine)() as session:
-        rows = list_requests(session, open_only=not args.all)
-        for row in rows:
-            late = " LATE" if row.status not in ("done", "refused") and row.due_at < utcnow() else ""
-            print(f"#{row.id}  {row.kind:<13} {row.status:<11} received {row.created_at:%Y-%m-%d}  "
-                  f"due {row.due_at:%Y-%m-%d}{late}")
-        if not rows:
-            print("no personal-data requests" + ("" if args.all else " open"))
-    engine.dispose()
-    return 0
-
-
-def cmd_offers(settings: Settings, args) -> int:
-    """Birthday pushes: `--dry-run` lists who would receive what on `--date` (whatever the
-    hour); without it, the job runs now, as the gateway's scheduler does."""
-
-    engine = make_engine(settings.database_url)
-    factory = make_session_factory(engine)
-    try:
-        if args.dry_run:
-            day = args.date or dt.date.today()
-            noon = dt.datetime.combine(day, dt.time(12)).replace(tzinfo=ZoneInfo(settings.timezone))
-            with factory() as session:
-                plans = plan_pushes(session, load_rules(settings.offer_rules_file), noon, ignore_quiet_hours=True)
-            for line in plan_summary(plans):
-                print(line)
-            _step(f"{len(plans)} birthday pushes due on {day.isoformat()} (dry run: nothing sent)")
-            return 0
-        if args.date:
-            print("--date needs --dry-run: pushes are only ever sent on the day", file=sys.stderr)
-            return 2
-        queued, sent = run_birthday_pushes(
-            factory, load_rules(settings.offer_rules_file), dt.datetime.now(dt.timezone.utc), settings.identity_secret,
-            settings.public_url, Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from))
-        _step(f"{queued} birthday pushes queued, {sent} emails/SMS sent "
-              "(Telegram ones leave with the gateway's outbox)")
-        return 0
-    finally:
-        engine.dispose()
-
-
-def cmd_vouchers(settings: Settings, args) -> int:
-    """What a till does: check a voucher, or mark it used (refused with the reason)."""
-
-    engine = make_engine(settings.database_url)
-    now = utcnow()
-    today = dt.datetime.now(dt.timezone.utc).astimezone(ZoneInfo(settings.timezone)).date()
-    try:
-        with make_session_factory(engine).begin() as session:
-            if args.action == "check":
-                result = check_voucher(session, args.code, today)
-            else:
-                result = use_voucher(session, args.code, args.store, now, today)
-    finally:
-        engine.dispose()
-    print(result.reason)
-    return 0 if result.status in ("valid", "used_now") else 1
-
-
-def cmd_cards(settings: Settings, args) -> int:
-    engine = make_engine(settings.database_url)
-    try:
-        with make_session_factory(engine).begin() as session:
-            outcome = activate_card_number(session, args.card, args.store, utcnow())
-    finally:
-        engine.dispose()
-    print(CARD_OUTCOMES_FR[outcome])
-    return 0 if outcome in ("activated", "already") else 1
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date like 2026-03-12, got {value!r}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Comptoir")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -366,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed", help="seed the demo shop")
     seed.add_argument("--scale", action="store_true", help="200 stores x 50,000 SKUs")
     seed.add_argument("--reset", action="store_true", help="empty the database first")
-    seed.add_argument("--date", type=_date, help="seeding day (default: today)")
+    seed.add_argument("--date", type=iso_date, help="seeding day (default: today)")
     seed.add_argument("--seed", type=int, help="random seed (default: DEMO_SEED or 42)")
     seed.add_argument("--export", type=Path, metavar="DIR", help="then write the shop as the files "
                       "`import` reads (stores, products, inventory, customers, consents)")
@@ -385,16 +257,6 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("quantity", type=int)
     many = stock_actions.add_parser("import", help="CSV with columns sku (or ean), store, quantity")
     many.add_argument("file", type=Path)
-    agents = commands.add_parser("agents", help="support console accounts")
-    agents.add_argument("action", choices=["add"])
-    agents.add_argument("username")
-    agents.add_argument("--name", help="name shown to colleagues")
-    agents.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    agents.add_argument("--role", choices=AGENT_ROLES, default="agent",
-                        help="agent: tickets and requests; reviewer: also the review inbox and the "
-                        "dashboard; admin: also retraining")
-    requests = commands.add_parser("requests", help="personal-data requests and their due dates")
-    requests.add_argument("--all", action="store_true", help="closed ones too")
     imports = commands.add_parser("import", help="a retailer's own file (checked, then all or nothing)")
     imports.add_argument("kind", choices=sorted(IMPORTS), help="products (the product feed: TSV, "
                          "CSV or XML), stores (the business-profile store sheet), inventory (the "
@@ -404,30 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     imports.add_argument("--skip-invalid", action="store_true", help="load the valid rows, report the others")
     imports.add_argument("--delete-missing", action="store_true", help="products: withdraw those the "
                          "file does not list (nothing that holds, purchases or alerts use is deleted)")
-    holds = commands.add_parser("holds", help="holds for pickup")
-    holds.add_argument("action", choices=["expire", "collect"])
-    holds.add_argument("code", nargs="?", help="collect: the pickup code the customer shows")
-    holds.add_argument("--store", help="collect: the store's code (where the hold waits)")
-    offers = commands.add_parser("offers", help="birthday pushes (run now, or --dry-run --date D)")
-    offers.add_argument("action", choices=["push"])
-    offers.add_argument("--date", type=_date, help="with --dry-run: the day to look at")
-    offers.add_argument("--dry-run", action="store_true", help="list, send nothing")
-    vouchers = commands.add_parser("vouchers", help="check or use a voucher, as a till does")
-    vouchers.add_argument("action", choices=["check", "use"])
-    vouchers.add_argument("code")
-    vouchers.add_argument("--store", default="WEB", help="where it is used (store code or WEB)")
-    cards = commands.add_parser("cards", help="activate a loyalty card, as any store's till does")
-    cards.add_argument("action", choices=["activate"])
-    cards.add_argument("card", help="the 12-digit card number")
-    cards.add_argument("--store", required=True, help="store code (LYS-PDI) or WEB")
+    add_staff_commands(commands)
     return parser
 
 
 HANDLERS = {"up": cmd_up, "migrate": cmd_migrate, "seed": cmd_seed, "train": cmd_train,
-            "retrain": cmd_retrain, "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock, "import": cmd_import,
-            "holds": cmd_holds,
-            "agents": cmd_agents, "requests": cmd_requests, "offers": cmd_offers,
-            "vouchers": cmd_vouchers, "cards": cmd_cards}
+            "retrain": cmd_retrain, "gateway": cmd_gateway, "check": cmd_check, "stock": cmd_stock,
+            "import": cmd_import, **STAFF_HANDLERS}
 
 
 def check_domain_settings(settings: Settings) -> None:

@@ -82,7 +82,7 @@ def cmd_seed(settings: Settings, args) -> int:
         if args.export:
             written = export_shop(make_session_factory(engine), args.export)
             step(f"exported to {args.export}: " + ", ".join(f"{name} ({rows} lines)"
-                                                              for name, rows in written.items()))
+                                                             for name, rows in written.items()))
     finally:
         engine.dispose()
     return 0
@@ -100,8 +100,8 @@ def _seed_history(settings: Settings, engine, seed: int, today: dt.date, reset: 
         trackers.dispose()
     if history.messages:
         step(f"history: {sum(history.conversations.values())} past conversations over "
-              f"{len(history.conversations)} days ({history.messages} messages, "
-              f"{history.handovers} handovers, {history.review} messages to review)")
+             f"{len(history.conversations)} days ({history.messages} messages, "
+             f"{history.handovers} handovers, {history.review} messages to review)")
 
 
 def _reset(engine) -> None:
@@ -197,7 +197,7 @@ def cmd_stock(settings: Settings, args) -> int:
     finally:
         engine.dispose()
     step(f"{result['updated']} stock lines updated, {result['back_in_stock']} back in stock, "
-          f"{result['alerts_queued']} alerts queued")
+         f"{result['alerts_queued']} alerts queued")
     return 0
 
 

@@ -106,7 +106,7 @@ def cmd_offers(settings: Settings, args) -> int:
             factory, load_rules(settings.offer_rules_file), dt.datetime.now(dt.timezone.utc), settings.identity_secret,
             settings.public_url, Messenger(settings.outbox_dir, settings.smtp_url, settings.mail_from))
         step(f"{queued} birthday pushes queued, {sent} emails/SMS sent "
-              "(Telegram ones leave with the gateway's outbox)")
+             "(Telegram ones leave with the gateway's outbox)")
         return 0
     finally:
         engine.dispose()
